@@ -1,0 +1,533 @@
+#!/usr/bin/env bash
+# Benchmark airlock against the by-hand pipeline (sha256sum + reproducible GNU tar + zstd -T0 + minisign)
+# on one generated, realistic model release, in one invocation, on the same data and machine.
+# Run `scripts/bench.sh --help` for the flags.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/bench.sh [FLAGS]
+
+Builds airlock (cargo build --release --locked), generates a realistic release (bf16
+safetensors shards drawn from N(0, 0.02), a multi-MB tokenizer.json, configs, thousands of
+small JSON files) with scripts/gen_release.py, then times airlock against the by-hand
+pipeline, alternating the contenders within each repetition, and reports medians.
+
+Compared (airlock vs by-hand):
+  pack            airlock pack     vs  sha256sum of every file > SHA256SUMS, reproducible GNU tar
+                                       | zstd -T0 -LEVEL, minisign -S of the archive and of SHA256SUMS
+  pack (floor)    airlock pack     vs  tar | zstd -T0 -LEVEL alone (the compression floor)
+  verify          airlock verify   vs  minisign -V of the archive and of SHA256SUMS
+  verify --deep   airlock verify --deep
+                                   vs  minisign -V (both) + zstd -d -c archive >/dev/null
+                                       + sha256sum -c of the source tree
+  unpack          airlock unpack   vs  minisign -V (both), zstd -d | tar -x into a fresh dir,
+                                       sha256sum -c in it (destinations removed between reps, untimed)
+  threads         airlock pack / unpack --threads HI vs --threads LO (ratio HI/LO)
+  memory          peak RSS (/usr/bin/time -v) of every airlock command at the release size and
+                  at --rss-scale times that size (a second generated release)
+
+All runs are warm-cache: dropping the page cache is not reliably possible, so one untimed
+warm-up read of the source tree is done first. Progress goes to stderr; the markdown table
+to stdout; the same results, with machine info, as JSON to --json.
+
+Flags:
+  --size-gib N        safetensors bytes in the release, GiB (default 2; fractions allowed)
+  --shard-mib N       target safetensors shard size, MiB (default 512)
+  --small-files N     number of small JSON files in eval-data/ (default 3000)
+  --reps N            timed repetitions of every contender (default 3); medians are reported
+  --level N           zstd level for both airlock (--level) and the by-hand zstd (default 3)
+  --threads-lo N      low thread count for the threads comparison (default 1)
+  --threads-hi N      high thread count for the threads comparison (default 2)
+  --rss-scale K       also measure peak RSS on a release K times as large (default 4)
+  --skip-scale        skip the K-times release (saves disk: it needs about 3*K*SIZE GiB free)
+  --json FILE         write the results as JSON to FILE (default bench-results.json)
+  --bench-dir DIR     parent directory for the temporary work dir (default $BENCH_DIR, else /tmp)
+  --keep              keep the work dir (release, bundles, logs) instead of deleting it on exit
+  --no-build          do not run cargo build; use the existing target/release/airlock
+  --airlock PATH      benchmark this airlock binary instead (implies --no-build)
+  --smoke             quick run: 64 MiB release in 16 MiB shards, 1 rep (flags given explicitly
+                      still win)
+  -h, --help          show this help
+
+Exit status: 0 on success, 1 if a command failed, 2 on bad usage, 3 if a required tool
+(zstd, minisign, /usr/bin/time, GNU tar, python3) is missing.
+EOF
+}
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+# ----------------------------------------------------------------------------- flags
+SIZE_GIB="" SHARD_MIB="" SMALL_FILES="" REPS="" LEVEL="" THREADS_LO="" THREADS_HI=""
+AIRLOCK_BIN="" RSS_SCALE="" SKIP_SCALE=0 JSON_OUT="" BENCH_PARENT="${BENCH_DIR:-}" KEEP=0 NO_BUILD=0 SMOKE=0
+
+need_arg() { [[ $# -ge 2 && -n "$2" ]] || { echo "bench: $1 needs a value (see --help)" >&2; exit 2; }; }
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --size-gib)    need_arg "$@"; SIZE_GIB=$2; shift 2 ;;
+    --shard-mib)   need_arg "$@"; SHARD_MIB=$2; shift 2 ;;
+    --small-files) need_arg "$@"; SMALL_FILES=$2; shift 2 ;;
+    --reps)        need_arg "$@"; REPS=$2; shift 2 ;;
+    --level)       need_arg "$@"; LEVEL=$2; shift 2 ;;
+    --threads-lo)  need_arg "$@"; THREADS_LO=$2; shift 2 ;;
+    --threads-hi)  need_arg "$@"; THREADS_HI=$2; shift 2 ;;
+    --rss-scale)   need_arg "$@"; RSS_SCALE=$2; shift 2 ;;
+    --skip-scale)  SKIP_SCALE=1; shift ;;
+    --json)        need_arg "$@"; JSON_OUT=$2; shift 2 ;;
+    --bench-dir)   need_arg "$@"; BENCH_PARENT=$2; shift 2 ;;
+    --keep)        KEEP=1; shift ;;
+    --no-build)    NO_BUILD=1; shift ;;
+    --airlock)     need_arg "$@"; AIRLOCK_BIN=$2; NO_BUILD=1; shift 2 ;;
+    --smoke)       SMOKE=1; shift ;;
+    -h|--help)     usage; exit 0 ;;
+    *) echo "bench: unknown flag '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [[ $SMOKE == 1 ]]; then
+  SIZE_GIB=${SIZE_GIB:-0.0625}; SHARD_MIB=${SHARD_MIB:-16}; REPS=${REPS:-1}
+fi
+SIZE_GIB=${SIZE_GIB:-2}; SHARD_MIB=${SHARD_MIB:-512}; SMALL_FILES=${SMALL_FILES:-3000}
+REPS=${REPS:-3}; LEVEL=${LEVEL:-3}; THREADS_LO=${THREADS_LO:-1}; THREADS_HI=${THREADS_HI:-2}
+RSS_SCALE=${RSS_SCALE:-4}; JSON_OUT=${JSON_OUT:-bench-results.json}; BENCH_PARENT=${BENCH_PARENT:-/tmp}
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]] && (( $1 >= 1 )); }
+[[ $SIZE_GIB =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "bench: --size-gib must be a positive number" >&2; exit 2; }
+for v in "--shard-mib:$SHARD_MIB" "--reps:$REPS" "--threads-lo:$THREADS_LO" "--threads-hi:$THREADS_HI" "--rss-scale:$RSS_SCALE"; do
+  is_uint "${v#*:}" || { echo "bench: ${v%%:*} must be a positive integer" >&2; exit 2; }
+done
+[[ $SMALL_FILES =~ ^[0-9]+$ ]] || { echo "bench: --small-files must be an integer" >&2; exit 2; }
+[[ $LEVEL =~ ^-?[0-9]+$ ]] || { echo "bench: --level must be an integer" >&2; exit 2; }
+case "$JSON_OUT" in /*) ;; *) JSON_OUT="$PWD/$JSON_OUT" ;; esac
+
+# ----------------------------------------------------------------------------- tools
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+[[ -f $ROOT/Cargo.toml ]] || die "cannot find the repository root (no Cargo.toml in $ROOT)"
+GEN="$SCRIPT_DIR/gen_release.py"
+
+missing=()
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v minisign >/dev/null 2>&1 || missing+=(minisign)
+[[ -x /usr/bin/time ]] || missing+=(time)
+if (( ${#missing[@]} )); then
+  echo "bench: missing required tool(s): ${missing[*]}" >&2
+  echo "bench: install them with:  apt-get install -y zstd minisign time" >&2
+  exit 3
+fi
+if ! tar --version 2>/dev/null | grep -q 'GNU tar'; then
+  echo "bench: GNU tar is required (for --sort=name); install it with:  apt-get install -y tar" >&2
+  exit 3
+fi
+for t in python3 sha256sum; do
+  command -v "$t" >/dev/null 2>&1 || { echo "bench: $t is required but missing" >&2; exit 3; }
+done
+if ! python3 -c 'import numpy' >/dev/null 2>&1; then
+  log "numpy is missing (needed by scripts/gen_release.py); installing it: python3 -m pip install numpy"
+  python3 -m pip install --quiet numpy >&2 || { echo "bench: 'python3 -m pip install numpy' failed" >&2; exit 3; }
+fi
+
+export SOURCE_DATE_EPOCH=1700000000
+export LC_ALL=C
+
+# ----------------------------------------------------------------------------- build
+if [[ $NO_BUILD == 0 ]]; then
+  log "building airlock: cargo build --release --locked (in $ROOT)"
+  (cd "$ROOT" && cargo build --release --locked >&2) || die "cargo build --release --locked failed"
+fi
+AIRLOCK="${AIRLOCK_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/airlock}"
+if [[ -n $AIRLOCK_BIN ]]; then
+  case "$AIRLOCK" in /*) ;; *) AIRLOCK="$PWD/$AIRLOCK" ;; esac
+else
+  case "$AIRLOCK" in /*) ;; *) AIRLOCK="$ROOT/$AIRLOCK" ;; esac
+fi
+[[ -x $AIRLOCK ]] || die "no airlock binary at $AIRLOCK (build it, or drop --no-build)"
+
+COMMIT=$(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+if [[ $COMMIT != unknown ]] && [[ -n $(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]]; then
+  COMMIT="$COMMIT+dirty"
+fi
+
+# Optional flags: pass them only if this airlock build accepts them.
+has_flag() { "$AIRLOCK" "$1" --help 2>&1 | grep -q -- "$2"; }
+q_flag() { if has_flag "$1" --quiet; then echo --quiet; fi; }
+Q_PACK=$(q_flag pack); Q_VERIFY=$(q_flag verify); Q_UNPACK=$(q_flag unpack); Q_KEYGEN=$(q_flag keygen)
+LEVEL_ARGS=""
+if has_flag pack --level; then LEVEL_ARGS="--level $LEVEL"; else log "warning: airlock pack has no --level; using its default"; fi
+has_flag pack --threads || die "airlock pack does not accept --threads (the contract says it does)"
+has_flag unpack --threads || die "airlock unpack does not accept --threads (the contract says it does)"
+export AIRLOCK Q_PACK Q_VERIFY Q_UNPACK LEVEL LEVEL_ARGS
+
+# ----------------------------------------------------------------------------- work dir
+mkdir -p "$BENCH_PARENT"
+WORK=$(mktemp -d "$BENCH_PARENT/airlock-bench.XXXXXX")
+cleanup() {
+  local rc=$?
+  if [[ $KEEP == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+LOGS="$WORK/logs"; KEYS="$WORK/keys"
+mkdir -p "$LOGS" "$KEYS"
+SAMPLES="$WORK/samples.tsv"; RSSF="$WORK/rss.tsv"; SIZES="$WORK/sizes.tsv"
+: >"$SAMPLES"; : >"$RSSF"; : >"$SIZES"
+export WORK KEYS
+
+# Keys: airlock's (for pack, and the trust file) and minisign's (for the by-hand pipeline).
+# shellcheck disable=SC2086
+"$AIRLOCK" keygen --out "$KEYS/airlock" --unencrypted $Q_KEYGEN >"$LOGS/keygen.log" 2>&1 \
+  || { cat "$LOGS/keygen.log" >&2; die "airlock keygen failed"; }
+[[ -f $KEYS/airlock.pub && -f $KEYS/airlock.key ]] || die "airlock keygen did not write $KEYS/airlock.pub/.key"
+minisign -G -W -p "$KEYS/mini.pub" -s "$KEYS/mini.key" </dev/null >"$LOGS/minisign-keygen.log" 2>&1 \
+  || { cat "$LOGS/minisign-keygen.log" >&2; die "minisign -G failed"; }
+AKEY="$KEYS/airlock.key"; MKEY="$KEYS/mini.key"; MPUB="$KEYS/mini.pub"; TRUST="$KEYS/trust.toml"
+cat >"$TRUST" <<EOF
+site = "bench-site"
+
+[roles.release]
+threshold = 1
+keys = ["$(sed -n 2p "$KEYS/airlock.pub")"]
+EOF
+export AKEY MKEY MPUB TRUST
+
+# set_phase DIR: the release lives in DIR/release, its spec in DIR/spec.toml, outputs in DIR/out.
+set_phase() {
+  PH="$1"
+  SPEC="$PH/spec.toml"; REL_PARENT="$PH"; OUT="$PH/out"; BH="$PH/out/byhand"
+  BUNDLE="$OUT/bench.airlock.tar.zst"; BUNDLE_T="$OUT/bench-threads.airlock.tar.zst"
+  ARCHIVE="$BH/release.tar.zst"; FLOOR="$OUT/floor.tar.zst"
+  DEST="$OUT/airlock-dest"; BH_DEST="$OUT/byhand-dest"
+  mkdir -p "$OUT" "$BH"
+  export PH SPEC REL_PARENT OUT BH BUNDLE BUNDLE_T ARCHIVE FLOOR DEST BH_DEST
+}
+
+generate() { # DIR SIZE_GIB
+  local dir=$1 size=$2
+  mkdir -p "$dir"
+  log "generating a ${size} GiB release in $dir/release (seeded; ${SHARD_MIB} MiB shards, $SMALL_FILES small files)"
+  python3 "$GEN" "$dir/release" --size-gib "$size" --shard-mib "$SHARD_MIB" --small-files "$SMALL_FILES" >&2
+  cat >"$dir/spec.toml" <<'EOF'
+[bundle]
+name = "bench"
+version = "1.0.0"
+sequence = 1
+target = "bench-site"
+
+[[artifact]]
+kind = "model"
+name = "bench-model"
+path = "release/model"
+
+[[artifact]]
+kind = "data"
+name = "bench-evals"
+path = "release/eval-data"
+EOF
+}
+
+warm_up() { # DIR: one untimed read of every source file so all runs are warm-cache
+  log "warm-up: reading the source tree once (untimed)"
+  find "$1/release" -type f -print0 | xargs -0 cat >/dev/null
+}
+
+# ----------------------------------------------------------------------------- contenders
+# Each contender is a pair of bash snippets run with `bash -euo pipefail -c`: PREP (untimed)
+# and RUN (timed). Snippets refer to the exported variables above. AIRLOCK_OP=1 marks airlock
+# commands, whose RUN is wrapped in /usr/bin/time -v for the peak RSS.
+TAR_ARGS='--sort=name --mtime=@1700000000 --owner=0 --group=0 --numeric-owner'
+export TAR_ARGS
+define() {
+  AIRLOCK_OP=0; PREP=':'
+  case "$1" in
+    airlock_pack)
+      AIRLOCK_OP=1; PREP='rm -f "$BUNDLE"'
+      RUN='"$AIRLOCK" pack "$SPEC" --key "$AKEY" -o "$BUNDLE" $LEVEL_ARGS $Q_PACK' ;;
+    byhand_pack)
+      PREP='rm -f "$BH/SHA256SUMS" "$BH/SHA256SUMS.minisig" "$ARCHIVE" "$ARCHIVE.minisig"'
+      RUN='cd "$REL_PARENT"
+           find release -type f -print0 | sort -z | xargs -0 sha256sum >"$BH/SHA256SUMS"
+           tar $TAR_ARGS -cf - release | zstd -T0 -"$LEVEL" -q -o "$ARCHIVE"
+           minisign -S -s "$MKEY" -m "$ARCHIVE" </dev/null
+           minisign -S -s "$MKEY" -m "$BH/SHA256SUMS" </dev/null' ;;
+    floor)
+      PREP='rm -f "$FLOOR"'
+      RUN='tar $TAR_ARGS -C "$REL_PARENT" -cf - release | zstd -T0 -"$LEVEL" -q -o "$FLOOR"' ;;
+    airlock_verify)
+      AIRLOCK_OP=1
+      RUN='"$AIRLOCK" verify "$BUNDLE" --trust "$TRUST" $Q_VERIFY' ;;
+    byhand_verify)
+      RUN='minisign -V -q -p "$MPUB" -m "$ARCHIVE"
+           minisign -V -q -p "$MPUB" -m "$BH/SHA256SUMS"' ;;
+    airlock_deep)
+      AIRLOCK_OP=1
+      RUN='"$AIRLOCK" verify "$BUNDLE" --trust "$TRUST" --deep $Q_VERIFY' ;;
+    byhand_deep)
+      RUN='minisign -V -q -p "$MPUB" -m "$ARCHIVE"
+           minisign -V -q -p "$MPUB" -m "$BH/SHA256SUMS"
+           zstd -d -q -c "$ARCHIVE" >/dev/null
+           cd "$REL_PARENT" && sha256sum -c --quiet "$BH/SHA256SUMS"' ;;
+    airlock_unpack)
+      AIRLOCK_OP=1; PREP='rm -rf "$DEST"'
+      RUN='"$AIRLOCK" unpack "$BUNDLE" --trust "$TRUST" --dest "$DEST" $Q_UNPACK' ;;
+    byhand_receive)
+      PREP='rm -rf "$BH_DEST"'
+      RUN='minisign -V -q -p "$MPUB" -m "$ARCHIVE"
+           minisign -V -q -p "$MPUB" -m "$BH/SHA256SUMS"
+           mkdir "$BH_DEST"
+           zstd -d -q -c "$ARCHIVE" | tar -x -C "$BH_DEST"
+           cd "$BH_DEST" && sha256sum -c --quiet "$BH/SHA256SUMS"' ;;
+    airlock_pack_tlo|airlock_pack_thi)
+      AIRLOCK_OP=1; PREP='rm -f "$BUNDLE_T"'
+      local n=$THREADS_LO; [[ $1 == *_thi ]] && n=$THREADS_HI
+      RUN='"$AIRLOCK" pack "$SPEC" --key "$AKEY" -o "$BUNDLE_T" $LEVEL_ARGS --threads '"$n"' $Q_PACK' ;;
+    airlock_unpack_tlo|airlock_unpack_thi)
+      AIRLOCK_OP=1; PREP='rm -rf "$DEST"'
+      local n=$THREADS_LO; [[ $1 == *_thi ]] && n=$THREADS_HI
+      RUN='"$AIRLOCK" unpack "$BUNDLE" --trust "$TRUST" --dest "$DEST" --threads '"$n"' $Q_UNPACK' ;;
+    *) die "internal: unknown contender $1" ;;
+  esac
+}
+
+# run_op PHASE GROUP NAME REP: prep (untimed), run (timed), record seconds and, for airlock, RSS.
+run_op() {
+  local phase=$1 group=$2 name=$3 rep=$4 logf t0 t1 secs rss
+  define "$name"
+  logf="$LOGS/$phase-$name.log"
+  echo "### rep $rep" >>"$logf"
+  bash -euo pipefail -c "$PREP" >>"$logf" 2>&1 || { tail -n 40 "$logf" >&2; die "$name: preparation failed"; }
+  local run=$RUN
+  if [[ $AIRLOCK_OP == 1 ]]; then
+    export TIME_OUT="$WORK/time-$name.txt"
+    run='/usr/bin/time -v -o "$TIME_OUT" '"$RUN"
+  fi
+  t0=$(date +%s%N)
+  if ! bash -euo pipefail -c "$run" >>"$logf" 2>&1; then
+    echo "bench: '$name' failed (phase $phase, rep $rep); its command was:" >&2
+    echo "$RUN" | sed 's/^ */    /' >&2
+    echo "bench: last lines of $logf:" >&2
+    tail -n 40 "$logf" >&2
+    exit 1
+  fi
+  t1=$(date +%s%N)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  printf '%s\t%s\t%s\t%s\t%s\n' "$phase" "$group" "$name" "$rep" "$secs" >>"$SAMPLES"
+  if [[ $AIRLOCK_OP == 1 ]]; then
+    rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$TIME_OUT")
+    [[ -n $rss ]] || die "could not read the peak RSS of $name from /usr/bin/time -v"
+    printf '%s\t%s\t%s\n' "$phase" "$name" "$rss" >>"$RSSF"
+    log "  $name: ${secs}s, peak RSS $((rss / 1024)) MiB"
+  else
+    log "  $name: ${secs}s"
+  fi
+}
+
+# run_group PHASE GROUP NAME...: REPS repetitions, contenders alternating, order rotated per rep.
+run_group() {
+  local phase=$1 group=$2; shift 2
+  local ops=("$@") n=$# rep i
+  log "$group: $REPS rep(s) of: ${ops[*]}"
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for ((i = 0; i < n; i++)); do
+      run_op "$phase" "$group" "${ops[$(((i + rep - 1) % n))]}" "$rep"
+    done
+  done
+}
+
+record_size() { printf '%s\t%s\t%s\n' "$1" "$2" "$(stat -c %s "$3")" >>"$SIZES"; }
+
+# ----------------------------------------------------------------------------- base phase
+set_phase "$WORK/base"
+generate "$PH" "$SIZE_GIB"
+warm_up "$PH"
+SRC_BYTES=$(find "$PH/release" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+SRC_FILES=$(find "$PH/release" -type f | wc -l)
+printf 'base\tsource\t%s\n' "$SRC_BYTES" >>"$SIZES"
+
+run_group base pack airlock_pack byhand_pack floor
+record_size base airlock_bundle "$BUNDLE"; record_size base byhand_archive "$ARCHIVE"; record_size base floor "$FLOOR"
+run_group base verify airlock_verify byhand_verify
+run_group base deep airlock_deep byhand_deep
+run_group base unpack airlock_unpack byhand_receive
+# Sanity: both receivers produced the whole tree.
+diff -r "$BH_DEST/release/model" "$DEST/model/bench-model" >/dev/null \
+  || die "airlock unpack's model tree differs from the source (compare $DEST/model/bench-model)"
+diff -r "$BH_DEST/release/eval-data" "$DEST/data/bench-evals" >/dev/null \
+  || die "airlock unpack's data tree differs from the source (compare $DEST/data/bench-evals)"
+run_group base threads-pack airlock_pack_tlo airlock_pack_thi
+run_group base threads-unpack airlock_unpack_tlo airlock_unpack_thi
+rm -rf "$DEST" "$BH_DEST" "$FLOOR" "$BUNDLE_T"
+
+# ----------------------------------------------------------------------------- scale phase
+SCALE_GIB=""
+if [[ $SKIP_SCALE == 0 ]]; then
+  SCALE_GIB=$(awk -v s="$SIZE_GIB" -v k="$RSS_SCALE" 'BEGIN { printf "%g", s * k }')
+  log "memory scaling: a second release of $SCALE_GIB GiB (--skip-scale to skip)"
+  rm -rf "$PH"                      # free the base phase's disk first
+  set_phase "$WORK/scale"
+  generate "$PH" "$SCALE_GIB"
+  saved_reps=$REPS; REPS=1
+  run_group scale pack airlock_pack
+  run_group scale verify airlock_verify
+  run_group scale deep airlock_deep
+  run_group scale unpack airlock_unpack
+  REPS=$saved_reps
+  rm -rf "$PH"
+fi
+
+# ----------------------------------------------------------------------------- report
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+MEM_KB=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
+export CPU_MODEL MEM_KB COMMIT SIZE_GIB SCALE_GIB SHARD_MIB SMALL_FILES REPS LEVEL THREADS_LO THREADS_HI
+export RSS_SCALE SRC_BYTES SRC_FILES SAMPLES RSSF SIZES JSON_OUT
+export NPROC=$(nproc) DATE_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ) KERNEL=$(uname -sr)
+export AIRLOCK_VERSION=$("$AIRLOCK" --version 2>/dev/null | head -n1 || echo unknown)
+export ZSTD_VERSION=$(zstd --version 2>&1 | head -n1) TAR_VERSION=$(tar --version | head -n1)
+export MINISIGN_VERSION=$(minisign -v 2>&1 | head -n1)
+
+python3 - <<'PY'
+import json, os, statistics
+from collections import defaultdict
+
+E = os.environ
+samples = defaultdict(list)             # (phase, name) -> [seconds]
+for line in open(E["SAMPLES"]):
+    phase, group, name, rep, secs = line.rstrip("\n").split("\t")
+    samples[(phase, name)].append(float(secs))
+rss = defaultdict(int)                  # (phase, name) -> max KiB over reps
+for line in open(E["RSSF"]):
+    phase, name, kb = line.rstrip("\n").split("\t")
+    rss[(phase, name)] = max(rss[(phase, name)], int(kb))
+sizes = {}
+for line in open(E["SIZES"]):
+    phase, what, n = line.rstrip("\n").split("\t")
+    sizes[f"{phase}.{what}"] = int(n)
+
+def med(name, phase="base"):
+    v = samples.get((phase, name))
+    return statistics.median(v) if v else None
+
+lo, hi = int(E["THREADS_LO"]), int(E["THREADS_HI"])
+lvl = E["LEVEL"]
+# (operation, airlock contender, baseline contender, baseline description, target ratio)
+# Targets: airlock should beat the by-hand pipeline outright, stay within 25% of the bare
+# compression floor, and scale near-linearly with threads (ratio HI/LO <= 1.3/(HI/LO)).
+thr_target = round(1.3 * lo / hi, 2)
+rows = [
+    ("pack", "airlock_pack", "byhand_pack",
+     f"sha256sum + tar | zstd -T0 -{lvl} + minisign -S x2", 1.00),
+    ("pack vs compression floor", "airlock_pack", "floor", f"tar | zstd -T0 -{lvl}", 1.25),
+    ("verify", "airlock_verify", "byhand_verify", "minisign -V (archive, SHA256SUMS)", 1.00),
+    ("verify --deep", "airlock_deep", "byhand_deep",
+     "minisign -V + zstd -d >/dev/null + sha256sum -c", 1.00),
+    ("unpack", "airlock_unpack", "byhand_receive",
+     "minisign -V + zstd -d | tar -x + sha256sum -c", 1.00),
+    (f"pack --threads {hi} (baseline: --threads {lo})", "airlock_pack_thi", "airlock_pack_tlo",
+     f"airlock pack --threads {lo}", thr_target),
+    (f"unpack --threads {hi} (baseline: --threads {lo})", "airlock_unpack_thi", "airlock_unpack_tlo",
+     f"airlock unpack --threads {lo}", thr_target),
+]
+RSS_TARGET = 1.5  # peak RSS may grow at most 1.5x when the release grows RSS_SCALE-fold (bounded memory)
+
+def fmt(x, d=2):
+    return "n/a" if x is None else f"{x:.{d}f}"
+
+src = int(E["SRC_BYTES"])
+gib = src / 2**30
+out_rows = []
+print()
+print(f"## airlock benchmark: {gib:.2f} GiB release ({E['SRC_FILES']} files), "
+      f"median of {E['REPS']} rep(s), zstd level {lvl}")
+print()
+print("All runs are warm-cache: the page cache cannot be dropped reliably, so one untimed "
+      "warm-up read of the source tree was done first. Contenders alternate within each "
+      "repetition (order rotated per rep).")
+print()
+print("| operation | airlock s | by-hand s | ratio | target |")
+print("|---|---:|---:|---:|---|")
+for op, a, b, desc, target in rows:
+    ma, mb = med(a), med(b)
+    ratio = (ma / mb) if (ma is not None and mb) else None
+    met = None if ratio is None else ratio <= target
+    mark = "" if met is None else (" met" if met else " MISSED")
+    print(f"| {op} | {fmt(ma)} | {fmt(mb)} | {fmt(ratio)} | <= {target:.2f}{mark} |")
+    out_rows.append({"operation": op, "airlock": a, "baseline": b, "baseline_desc": desc,
+                     "airlock_median_s": ma, "baseline_median_s": mb, "ratio": ratio,
+                     "target_ratio_max": target, "target_met": met,
+                     "airlock_samples_s": samples.get(("base", a), []),
+                     "baseline_samples_s": samples.get(("base", b), [])})
+print()
+print("ratio = airlock / by-hand (lower is better); for the threads rows, "
+      f"--threads {hi} / --threads {lo}.")
+pm = med("airlock_pack")
+if pm:
+    print(f"airlock pack throughput: {gib / pm:.2f} GiB/s of source. ", end="")
+if "base.airlock_bundle" in sizes:
+    print(f"Output sizes: airlock bundle {sizes['base.airlock_bundle'] / 2**20:.1f} MiB, "
+          f"by-hand archive {sizes['base.byhand_archive'] / 2**20:.1f} MiB, "
+          f"tar|zstd floor {sizes['base.floor'] / 2**20:.1f} MiB "
+          f"(source {src / 2**20:.1f} MiB).")
+
+rss_rows = []
+scale = E.get("SCALE_GIB") or ""
+cmds = [("pack", "airlock_pack"), ("verify", "airlock_verify"), ("verify --deep", "airlock_deep"),
+        ("unpack", "airlock_unpack"), (f"pack --threads {lo}", "airlock_pack_tlo"),
+        (f"pack --threads {hi}", "airlock_pack_thi"), (f"unpack --threads {lo}", "airlock_unpack_tlo"),
+        (f"unpack --threads {hi}", "airlock_unpack_thi")]
+print()
+print("### airlock peak resident memory (/usr/bin/time -v, max over reps)")
+print()
+if scale:
+    print(f"| command | RSS MiB @ {float(E['SIZE_GIB']):g} GiB | RSS MiB @ {float(scale):g} GiB | growth | target |")
+    print("|---|---:|---:|---:|---|")
+else:
+    print(f"| command | RSS MiB @ {float(E['SIZE_GIB']):g} GiB |")
+    print("|---|---:|")
+for label, name in cmds:
+    b = rss.get(("base", name))
+    if b is None:
+        continue
+    s = rss.get(("scale", name)) if scale else None
+    growth = (s / b) if (s and b) else None
+    row = {"command": label, "contender": name, "rss_kib": b, "rss_kib_scaled": s, "growth": growth}
+    if scale and s is not None:
+        met = growth <= RSS_TARGET
+        row.update(target_growth_max=RSS_TARGET, target_met=met)
+        print(f"| {label} | {b / 1024:.1f} | {s / 1024:.1f} | {growth:.2f} | <= {RSS_TARGET:.2f} "
+              f"{'met' if met else 'MISSED'} |")
+    elif scale:
+        print(f"| {label} | {b / 1024:.1f} | n/a | n/a | |")
+    else:
+        print(f"| {label} | {b / 1024:.1f} |")
+    rss_rows.append(row)
+if not scale:
+    print()
+    print("(memory scaling skipped: --skip-scale)")
+
+machine = {
+    "nproc": int(E["NPROC"]), "cpu_model": E.get("CPU_MODEL", ""),
+    "mem_total_kib": int(E.get("MEM_KB") or 0), "kernel": E["KERNEL"], "date_utc": E["DATE_UTC"],
+    "airlock_commit": E["COMMIT"], "airlock_version": E["AIRLOCK_VERSION"],
+    "zstd": E["ZSTD_VERSION"], "tar": E["TAR_VERSION"], "minisign": E["MINISIGN_VERSION"],
+}
+params = {
+    "size_gib": float(E["SIZE_GIB"]), "scale_gib": float(scale) if scale else None,
+    "rss_scale": int(E["RSS_SCALE"]), "shard_mib": int(E["SHARD_MIB"]),
+    "small_files": int(E["SMALL_FILES"]), "reps": int(E["REPS"]), "zstd_level": int(lvl),
+    "threads_lo": lo, "threads_hi": hi, "source_bytes": src, "source_files": int(E["SRC_FILES"]),
+    "cache": "warm (one untimed warm-up read; page cache not dropped)",
+    "source_date_epoch": 1700000000,
+}
+doc = {"machine": machine, "params": params, "timings": out_rows, "memory": rss_rows,
+       "sizes_bytes": sizes,
+       "all_samples_s": {f"{p}.{n}": v for (p, n), v in sorted(samples.items())}}
+with open(E["JSON_OUT"], "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+print()
+print(f"Machine: {machine['nproc']} CPUs ({machine['cpu_model']}), "
+      f"{machine['mem_total_kib'] / 2**20:.1f} GiB RAM, {machine['kernel']}; "
+      f"airlock {machine['airlock_commit']}; {machine['date_utc']}")
+print(f"JSON written to {E['JSON_OUT']}")
+PY

@@ -1,0 +1,195 @@
+//! Typed errors for the library. Every error says what failed and on which file; each maps to one
+//! documented exit code (1 rejected, 2 usage/config, 3 I/O/environment) and carries a hint that
+//! says what to do next.
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which check rejected a bundle. The names are stable: they appear in messages and `--json` output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// The footer at the end of the file (magic, bounds).
+    Footer,
+    /// The manifest frame: size cap, single frame, tar layout of `airlock/` entries.
+    ManifestFrame,
+    /// The manifest text: schema, canonical form, internal consistency.
+    Manifest,
+    /// The checksum file agrees with the manifest.
+    Checksums,
+    /// Signature files: parse, trusted comment, cryptographic validity.
+    Signature,
+    /// Role thresholds of the trust file.
+    Threshold,
+    /// The bundle's target against the trust file's site.
+    Target,
+    /// The bundle's expiry.
+    Expiry,
+    /// A payload frame's sha256, bounds or decompressed length.
+    FrameDigest,
+    /// Tar structure of the payload: canonical headers, padding, order, end.
+    TarEntry,
+    /// A file's size or sha256 after decompression.
+    FileDigest,
+}
+
+impl Check {
+    /// The stable kebab-case name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Footer => "footer",
+            Check::ManifestFrame => "manifest-frame",
+            Check::Manifest => "manifest",
+            Check::Checksums => "checksums",
+            Check::Signature => "signature",
+            Check::Threshold => "threshold",
+            Check::Target => "target",
+            Check::Expiry => "expiry",
+            Check::FrameDigest => "frame-digest",
+            Check::TarEntry => "tar-entry",
+            Check::FileDigest => "file-digest",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            Check::Footer | Check::ManifestFrame | Check::FrameDigest => {
+                "the bundle is truncated, extended or corrupted: transfer it again and compare its sha256 with the sender's"
+            }
+            Check::Manifest | Check::Checksums | Check::TarEntry | Check::FileDigest => {
+                "the bundle's content does not match what was signed: do not use it; ask the release engineer for a fresh pack"
+            }
+            Check::Signature => {
+                "a signature file is malformed or forged: do not use the bundle; report it to the sender"
+            }
+            Check::Threshold => {
+                "check that trust.toml pins the signers' public keys (see `airlock inspect BUNDLE` for who signed)"
+            }
+            Check::Target => {
+                "this bundle was built for another site: ask for a bundle built with this site's target"
+            }
+            Check::Expiry => "the bundle has expired: ask the release engineer for a fresh pack",
+        }
+    }
+}
+
+/// Every error the library returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bundle failed a check: exit code 1.
+    #[error("{file}: bundle rejected by the {} check: {detail}", check.name())]
+    Rejected {
+        /// The bundle (or volume) that was rejected.
+        file: String,
+        /// Which check failed.
+        check: Check,
+        /// What exactly was wrong.
+        detail: String,
+    },
+    /// A spec, trust file, key or flag is invalid: exit code 2.
+    #[error("{file}: {detail}")]
+    Config {
+        /// The file at fault, or the flag.
+        file: String,
+        /// What is wrong with it.
+        detail: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Reading or writing a file failed: exit code 3.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("read", "create", ...).
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The environment prevents the operation (a lock, an unsupported platform feature): exit code 3.
+    #[error("{0}")]
+    Environment(String),
+}
+
+impl Error {
+    /// A rejection of `file` by `check`.
+    pub fn rejected(file: impl AsRef<Path>, check: Check, detail: impl Into<String>) -> Self {
+        Error::Rejected {
+            file: file.as_ref().display().to_string(),
+            check,
+            detail: detail.into(),
+        }
+    }
+
+    /// A configuration error in `file`, with a hint on how to fix it.
+    pub fn config(
+        file: impl AsRef<Path>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::Config {
+            file: file.as_ref().display().to_string(),
+            detail: detail.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Wraps an I/O error with the operation and path it concerned.
+    pub fn io(op: &'static str, path: impl AsRef<Path>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// The documented exit code: 1 rejected, 2 usage/config, 3 I/O/environment.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Rejected { .. } => 1,
+            Error::Config { .. } => 2,
+            Error::Io { .. } | Error::Environment(_) => 3,
+        }
+    }
+
+    /// The check that rejected the bundle, if this is a rejection.
+    pub fn check(&self) -> Option<Check> {
+        match self {
+            Error::Rejected { check, .. } => Some(*check),
+            _ => None,
+        }
+    }
+
+    /// What the user should do next.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::Rejected { check, .. } => check.hint().to_string(),
+            Error::Config { hint, .. } => hint.clone(),
+            Error::Io { source, .. } => match source.raw_os_error() {
+                Some(28) => {
+                    "free disk space on that file system, or choose another destination".into()
+                }
+                Some(13) | Some(1) => "check the file's permissions and ownership".into(),
+                _ if source.kind() == io::ErrorKind::NotFound => "check the path".into(),
+                _ => "check the path, the disk and the permissions, then run the command again"
+                    .into(),
+            },
+            Error::Environment(_) => "see the message above".into(),
+        }
+    }
+}
+
+/// Attaches an operation and path to `std::io::Result`s.
+pub trait IoContext<T> {
+    /// Maps the error to [`Error::Io`] naming `op` and `path`.
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}

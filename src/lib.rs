@@ -1,0 +1,32 @@
+//! airlock: signed, deterministic, framed bundles of ML model releases for transfer across an air gap.
+//!
+//! The library holds all logic; `main.rs` only parses arguments and maps [`Error`] to exit codes.
+//! Module map: `spec` (bundle spec), `bundle_path` (validated paths), `format` (footer, frame rule,
+//! canonical tar headers), `manifest` (canonical manifest), `keys`/`signature`/`trust` (minisign keys,
+//! signature files, trust evaluation), `pipeline` (ordered parallel work), `reader` (opening a bundle),
+//! and one module per command: `pack`, `inspect`, `verify`, `unpack`, `sign`, `digest`.
+#![forbid(unsafe_code)]
+
+pub mod bundle_path;
+pub mod demo;
+pub mod digest;
+pub mod error;
+pub mod format;
+pub mod hashing;
+pub mod inspect;
+pub mod keys;
+pub mod manifest;
+pub mod manifest_frame;
+pub mod pack;
+pub mod payload;
+pub mod pipeline;
+pub mod reader;
+pub mod sign;
+pub mod signature;
+pub mod spec;
+pub mod timefmt;
+pub mod trust;
+pub mod unpack;
+pub mod verify;
+
+pub use error::{Error, Result};

@@ -1,0 +1,111 @@
+//! Opening a bundle: footer, bounded manifest frame, canonical manifest, checksum file and
+//! structurally valid signatures. Nothing here trusts a signer yet; `trust::evaluate` does that.
+use crate::error::{Check, Error, IoContext, Result};
+use crate::format::{FOOTER_LEN, Footer};
+use crate::hashing::{Digest, sha256};
+use crate::manifest::Manifest;
+use crate::manifest_frame::ManifestFrame;
+use crate::signature::ParsedSignature;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// A bundle whose manifest frame has been read and checked for form (not yet for trust).
+pub struct OpenedBundle {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The open file.
+    pub file: File,
+    /// File length.
+    pub len: u64,
+    /// The footer.
+    pub footer: Footer,
+    /// The decoded manifest frame.
+    pub frame: ManifestFrame,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// sha256 of the manifest bytes.
+    pub manifest_sha256: Digest,
+    /// Signature files, parsed and bound to this manifest.
+    pub signatures: Vec<ParsedSignature>,
+}
+
+/// Opens and reads the manifest frame of the bundle at `path`.
+pub fn open(path: &Path) -> Result<OpenedBundle> {
+    if path.as_os_str() == "-" {
+        return Err(Error::config(
+            "-",
+            "reading a bundle from standard input is not supported: airlock checks the manifest at the end of the file before anything else, which needs a seekable file",
+            "save the bundle to a file first, then pass its path",
+        ));
+    }
+    let mut file = File::open(path).ctx("open", path)?;
+    let meta = file.metadata().ctx("read", path)?;
+    if !meta.is_file() {
+        return Err(Error::config(
+            path,
+            "is not a regular file",
+            "save the bundle to a regular file first, then pass its path",
+        ));
+    }
+    let len = meta.len();
+    let reject = |check: Check, detail: String| Error::rejected(path, check, detail);
+    if len < FOOTER_LEN {
+        return Err(reject(
+            Check::Footer,
+            format!("the file is {len} bytes long, too short for a bundle"),
+        ));
+    }
+    let mut footer_bytes = [0u8; FOOTER_LEN as usize];
+    file.seek(SeekFrom::Start(len - FOOTER_LEN))
+        .ctx("seek in", path)?;
+    file.read_exact(&mut footer_bytes).ctx("read", path)?;
+    let footer = Footer::decode(&footer_bytes, len).map_err(|e| reject(Check::Footer, e))?;
+    let mut compressed = vec![0u8; footer.manifest_len as usize];
+    file.seek(SeekFrom::Start(footer.manifest_offset))
+        .ctx("seek in", path)?;
+    file.read_exact(&mut compressed).ctx("read", path)?;
+    let frame = ManifestFrame::decode(&compressed).map_err(|e| reject(Check::ManifestFrame, e))?;
+    drop(compressed);
+    let manifest = Manifest::parse(&frame.manifest).map_err(|e| reject(Check::Manifest, e))?;
+    if manifest.bundle.mtime != frame.mtime {
+        return Err(reject(
+            Check::ManifestFrame,
+            "the manifest frame's entries do not carry the manifest's mtime".into(),
+        ));
+    }
+    if manifest.layout.payload_bytes != footer.manifest_offset {
+        return Err(reject(
+            Check::Footer,
+            format!(
+                "the footer places the manifest frame at {}, the manifest says the payload is {} bytes",
+                footer.manifest_offset, manifest.layout.payload_bytes
+            ),
+        ));
+    }
+    if frame.sums != manifest.checksum_file().as_bytes() {
+        return Err(reject(
+            Check::Checksums,
+            "airlock/SHA256SUMS differs from the manifest's file list".into(),
+        ));
+    }
+    let manifest_sha256 = sha256(&frame.manifest);
+    let signatures = frame
+        .signatures
+        .iter()
+        .map(|(name, bytes)| {
+            ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_sha256)
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map_err(|e| reject(Check::Signature, e))?;
+    Ok(OpenedBundle {
+        path: path.to_path_buf(),
+        file,
+        len,
+        footer,
+        frame,
+        manifest,
+        manifest_sha256,
+        signatures,
+    })
+}

@@ -1,0 +1,111 @@
+//! `airlock sign`: adds a countersignature (for example the transfer officer's) by rewriting only
+//! the manifest frame and the footer; the payload frames are not touched or recompressed.
+use crate::error::{Error, IoContext, Result};
+use crate::keys::SigningKey;
+use crate::pack::{sync_dir, write_tail};
+use crate::reader::open;
+use crate::signature::{Role, file_name, sign_manifest};
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// What `sign` did.
+#[derive(Debug, serde::Serialize)]
+pub struct SignReport {
+    /// The bundle written.
+    pub output: PathBuf,
+    /// The signature file added.
+    pub signature: String,
+    /// The signer's key id.
+    pub key_id: String,
+    /// The role signed as.
+    pub role: Role,
+}
+
+/// Adds `key`'s signature as `role` to the bundle at `path`, in place or into `output`.
+pub fn countersign(
+    path: &Path,
+    key: &SigningKey,
+    role: Role,
+    now: u64,
+    output: Option<&Path>,
+) -> Result<SignReport> {
+    let bundle = open(path)?;
+    let name = file_name(role, &key.id);
+    if bundle.frame.signatures.iter().any(|(n, _)| *n == name) {
+        return Err(Error::config(
+            path,
+            format!("key {} has already signed this bundle as {role}", key.id),
+            "nothing to do; `airlock inspect` lists the signers",
+        ));
+    }
+    let (sig_name, sig_text) = sign_manifest(
+        key,
+        &bundle.frame.manifest,
+        &bundle.manifest.bundle,
+        role,
+        now,
+    )
+    .map_err(Error::Environment)?;
+    let mut frame = bundle.frame.clone();
+    frame
+        .signatures
+        .push((sig_name.clone(), sig_text.into_bytes()));
+    frame.signatures.sort();
+    let payload_bytes = bundle.footer.manifest_offset;
+    let level = bundle.manifest.layout.zstd_level;
+    let target = output.unwrap_or(path).to_path_buf();
+    match output {
+        None => {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .ctx("open for writing", path)?;
+            file.set_len(payload_bytes).ctx("truncate", path)?;
+            let mut writer = BufWriter::new(file);
+            writer.seek(SeekFrom::End(0)).ctx("seek in", path)?;
+            write_tail(&mut writer, &frame, payload_bytes, level, path)?;
+            let file = writer
+                .into_inner()
+                .map_err(|e| Error::io("write", path, e.into_error()))?;
+            file.sync_all().ctx("sync", path)?;
+        }
+        Some(out) => {
+            let dir = match out.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let temp = tempfile::Builder::new()
+                .prefix(".airlock-sign-")
+                .tempfile_in(&dir)
+                .ctx("create a temporary file in", &dir)?;
+            let mut source = bundle.file.try_clone().ctx("open", path)?;
+            source.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
+            let mut dest = temp.as_file().try_clone().ctx("open", temp.path())?;
+            let copied = std::io::copy(&mut source.take(payload_bytes), &mut dest)
+                .ctx("copy payload to", temp.path())?;
+            if copied != payload_bytes {
+                return Err(Error::io(
+                    "read",
+                    path,
+                    std::io::ErrorKind::UnexpectedEof.into(),
+                ));
+            }
+            let mut writer = BufWriter::new(dest);
+            write_tail(&mut writer, &frame, payload_bytes, level, temp.path())?;
+            let file = writer
+                .into_inner()
+                .map_err(|e| Error::io("write", out, e.into_error()))?;
+            file.sync_all().ctx("sync", out)?;
+            temp.persist(out)
+                .map_err(|e| Error::io("rename into place", out, e.error))?;
+            sync_dir(&dir)?;
+        }
+    }
+    Ok(SignReport {
+        output: target,
+        signature: sig_name,
+        key_id: key.id.clone(),
+        role,
+    })
+}

@@ -1,0 +1,323 @@
+//! `airlock unpack`: everything `verify` checks, then extraction into a staging directory beside
+//! the destination (file hashes checked as written, each file fsynced), then one atomic rename —
+//! or, with `--replace`, an atomic exchange. The destination is either the complete verified tree
+//! or untouched. A lock beside the destination serialises concurrent runs; leftovers of a killed
+//! run are removed by the next one; a receipt beside the destination makes re-runs a no-op.
+use crate::error::{Error, IoContext, Result};
+use crate::hashing::hex;
+use crate::manifest::{FileEntry, Manifest};
+use crate::pack::sync_dir;
+use crate::reader::OpenedBundle;
+use crate::trust::Trust;
+use crate::verify::{CheckOutcome, VerifyReport, check_authenticity, stream_payload};
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How to unpack.
+pub struct UnpackOptions {
+    /// The time to judge expiry against.
+    pub now: u64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Swap out an existing destination that holds another tree.
+    pub replace: bool,
+}
+
+/// What `unpack` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The destination did not exist and now holds the bundle's tree.
+    Installed,
+    /// The destination already held this bundle's tree: nothing was written.
+    AlreadyPresent,
+    /// The destination held another tree, now swapped for this bundle's.
+    Replaced,
+}
+
+/// The result of a successful unpack.
+#[derive(Debug, serde::Serialize)]
+pub struct UnpackReport {
+    /// Everything verify reports.
+    #[serde(flatten)]
+    pub verify: VerifyReport,
+    /// The destination directory.
+    pub dest: String,
+    /// What happened to it.
+    pub outcome: Outcome,
+}
+
+/// Paths of the helper files kept beside a destination.
+struct Beside {
+    parent: PathBuf,
+    lock: PathBuf,
+    receipt: PathBuf,
+    staging_prefix: String,
+}
+
+fn beside(dest: &Path) -> Result<Beside> {
+    let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::config(
+            dest,
+            "the destination has no usable final component",
+            "pass a directory path such as /opt/models/acme-7b",
+        )
+    })?;
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::config(
+            dest,
+            "the destination's parent directory does not exist",
+            "create the parent directory first",
+        ));
+    }
+    Ok(Beside {
+        lock: parent.join(format!(".{name}.airlock-lock")),
+        receipt: parent.join(format!(".{name}.airlock-receipt")),
+        staging_prefix: format!(".{name}.airlock-staging-"),
+        parent,
+    })
+}
+
+/// Unpacks a verified bundle into `dest`.
+pub fn unpack(
+    bundle: &OpenedBundle,
+    trust: &Trust,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let (signers, mut checks) = check_authenticity(bundle, trust, opts.now)?;
+    let m = &bundle.manifest;
+    let b = beside(dest)?;
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&b.lock)
+        .ctx("create lock file", &b.lock)?;
+    lock.lock().ctx("lock", &b.lock)?;
+    remove_leftovers(&b)?;
+    let manifest_hex = hex(&bundle.manifest_sha256);
+    let exists = fs::symlink_metadata(dest).is_ok();
+    let outcome = if exists {
+        let receipt = fs::read_to_string(&b.receipt).unwrap_or_default();
+        if receipt.trim() == manifest_hex && tree_matches(dest, m)? {
+            Outcome::AlreadyPresent
+        } else if !opts.replace {
+            return Err(Error::config(
+                dest,
+                "already exists and does not hold this bundle's tree",
+                "choose another --dest, or pass --replace to swap the existing tree atomically",
+            ));
+        } else {
+            Outcome::Replaced
+        }
+    } else {
+        Outcome::Installed
+    };
+    if outcome != Outcome::AlreadyPresent {
+        let staging = b
+            .parent
+            .join(format!("{}{}", b.staging_prefix, std::process::id()));
+        let result = extract(bundle, &staging, opts.threads)
+            .and_then(|()| install(&staging, dest, &b, &manifest_hex, outcome));
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result?;
+        checks.push(CheckOutcome {
+            check: "frame-digest",
+            detail: format!("{} frames match the manifest", m.frames.len()),
+        });
+        checks.push(CheckOutcome {
+            check: "file-digest",
+            detail: format!("{} files written and match size and sha256", m.files.len()),
+        });
+    }
+    drop(lock);
+    Ok(UnpackReport {
+        verify: VerifyReport {
+            bundle: bundle.path.display().to_string(),
+            name: m.bundle.name.clone(),
+            version: m.bundle.version.clone(),
+            sequence: m.bundle.sequence,
+            target: m.bundle.target.clone(),
+            expires: crate::timefmt::format_rfc3339(m.bundle.expires),
+            manifest_sha256: manifest_hex,
+            signers,
+            checks,
+            frames: m.frames.len(),
+            files: m.files.len(),
+            bytes: m.files.iter().map(|f| f.size).sum(),
+            deep: true,
+        },
+        dest: dest.display().to_string(),
+        outcome,
+    })
+}
+
+fn remove_leftovers(b: &Beside) -> Result<()> {
+    for entry in fs::read_dir(&b.parent).ctx("list", &b.parent)? {
+        let entry = entry.ctx("list", &b.parent)?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&b.staging_prefix))
+        {
+            let path = entry.path();
+            fs::remove_dir_all(&path).ctx("remove leftover staging directory", &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn mtime_of(m: &Manifest) -> std::time::SystemTime {
+    UNIX_EPOCH + Duration::from_secs(m.bundle.mtime)
+}
+
+fn extract(bundle: &OpenedBundle, staging: &Path, threads: usize) -> Result<()> {
+    let m = &bundle.manifest;
+    fs::create_dir(staging).ctx("create staging directory", staging)?;
+    let mut dirs = BTreeSet::new();
+    stream_payload(
+        bundle,
+        threads,
+        |entry: &FileEntry| {
+            let target = entry.path.under(staging);
+            for dir in entry.path.ancestors() {
+                if dirs.insert(dir.to_string()) {
+                    let p = staging.join(dir);
+                    fs::create_dir(&p).ctx("create directory", &p)?;
+                }
+            }
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&target)
+                .ctx("create", &target)?;
+            Ok(WrittenFile {
+                writer: BufWriter::with_capacity(1 << 20, file),
+                path: target,
+            })
+        },
+        |entry, written| {
+            let WrittenFile { writer, path } = written;
+            let file = writer
+                .into_inner()
+                .map_err(|e| Error::io("write", &path, e.into_error()))?;
+            file.set_permissions(fs::Permissions::from_mode(entry.mode.bits()))
+                .ctx("set mode of", &path)?;
+            file.set_modified(mtime_of(m)).ctx("set mtime of", &path)?;
+            file.sync_all().ctx("sync", &path)?;
+            Ok(())
+        },
+    )?;
+    // Deepest directories first, so setting a child's times never disturbs its parent's.
+    for dir in dirs.iter().rev().chain(std::iter::once(&String::new())) {
+        let p = if dir.is_empty() {
+            staging.to_path_buf()
+        } else {
+            staging.join(dir)
+        };
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).ctx("set mode of", &p)?;
+        let handle = File::open(&p).ctx("open", &p)?;
+        handle.sync_all().ctx("sync", &p)?;
+        handle.set_modified(mtime_of(m)).ctx("set mtime of", &p)?;
+    }
+    Ok(())
+}
+
+/// A file being extracted: the buffered writer and its path for error messages.
+struct WrittenFile {
+    writer: BufWriter<File>,
+    path: PathBuf,
+}
+
+impl Write for WrittenFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer
+            .write(buf)
+            .map_err(|e| std::io::Error::other(Error::io("write", &self.path, e)))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer
+            .flush()
+            .map_err(|e| std::io::Error::other(Error::io("write", &self.path, e)))
+    }
+}
+
+fn install(
+    staging: &Path,
+    dest: &Path,
+    b: &Beside,
+    manifest_hex: &str,
+    outcome: Outcome,
+) -> Result<()> {
+    let receipt_tmp = b.receipt.with_extension("airlock-receipt-new");
+    fs::write(&receipt_tmp, format!("{manifest_hex}\n")).ctx("write", &receipt_tmp)?;
+    if outcome == Outcome::Replaced {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            staging,
+            rustix::fs::CWD,
+            dest,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(|e| Error::io("atomically exchange with", dest, e.into()))?;
+        // `staging` now holds the previous tree.
+        fs::remove_dir_all(staging).ctx("remove the previous tree at", staging)?;
+    } else {
+        fs::rename(staging, dest).ctx("rename staging directory to", dest)?;
+    }
+    fs::rename(&receipt_tmp, &b.receipt).ctx("write", &b.receipt)?;
+    sync_dir(&b.parent)
+}
+
+/// Quick check that `dest` holds exactly the manifest's tree: the same files (regular, not links),
+/// sizes and modes, and no other entries.
+pub fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
+    let mut expected_dirs = BTreeSet::new();
+    for f in &m.files {
+        expected_dirs.extend(f.path.ancestors().map(str::to_string));
+    }
+    let mut seen_files = 0usize;
+    for entry in walkdir::WalkDir::new(dest).min_depth(1).follow_links(false) {
+        let entry = entry.map_err(|e| Error::io("list", dest, e.into()))?;
+        let rel = entry
+            .path()
+            .strip_prefix(dest)
+            .expect("below dest")
+            .to_string_lossy()
+            .to_string();
+        let meta = entry
+            .metadata()
+            .map_err(|e| Error::io("read", entry.path(), e.into()))?;
+        if meta.is_dir() {
+            if !expected_dirs.contains(&rel) {
+                return Ok(false);
+            }
+            continue;
+        }
+        let Ok(i) = m.files.binary_search_by(|f| f.path.as_str().cmp(&rel)) else {
+            return Ok(false);
+        };
+        let f = &m.files[i];
+        if !meta.is_file()
+            || meta.len() != f.size
+            || meta.permissions().mode() & 0o7777 != f.mode.bits()
+        {
+            return Ok(false);
+        }
+        seen_files += 1;
+    }
+    Ok(seen_files == m.files.len())
+}
