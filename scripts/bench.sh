@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# The contenders are bash snippets kept in single quotes on purpose (expanded when run):
+# shellcheck disable=SC2016
 # Benchmark airlock against the by-hand pipeline (sha256sum + reproducible GNU tar + zstd -T0 + minisign)
 # on one generated, realistic model release, in one invocation, on the same data and machine.
 # Run `scripts/bench.sh --help` for the flags.
@@ -23,12 +25,15 @@ Compared (airlock vs by-hand):
                                        + sha256sum -c of the source tree
   unpack          airlock unpack   vs  minisign -V (both), zstd -d | tar -x into a fresh dir,
                                        sha256sum -c in it (destinations removed between reps, untimed)
+  unpack (fsync)  airlock unpack   vs  the same receive, then fsync of every extracted file
+                                       (`sync FILE...`), since airlock unpack fsyncs each file
   threads         airlock pack / unpack --threads HI vs --threads LO (ratio HI/LO)
   memory          peak RSS (/usr/bin/time -v) of every airlock command at the release size and
                   at --rss-scale times that size (a second generated release)
 
 All runs are warm-cache: dropping the page cache is not reliably possible, so one untimed
-warm-up read of the source tree is done first. Progress goes to stderr; the markdown table
+warm-up read of the source tree is done first. Before every timed run an untimed `sync`
+flushes dirty pages left by the previous run. Progress goes to stderr; the markdown table
 to stdout; the same results, with machine info, as JSON to --json.
 
 Flags:
@@ -43,7 +48,8 @@ Flags:
   --skip-scale        skip the K-times release (saves disk: it needs about 3*K*SIZE GiB free)
   --json FILE         write the results as JSON to FILE (default bench-results.json)
   --bench-dir DIR     parent directory for the temporary work dir (default $BENCH_DIR, else /tmp)
-  --keep              keep the work dir (release, bundles, logs) instead of deleting it on exit
+  --keep              keep the work dir (keys, logs, and the last phase's release and outputs)
+                      instead of deleting it on exit
   --no-build          do not run cargo build; use the existing target/release/airlock
   --airlock PATH      benchmark this airlock binary instead (implies --no-build)
   --smoke             quick run: 64 MiB release in 16 MiB shards, 1 rep (flags given explicitly
@@ -149,11 +155,13 @@ if [[ $COMMIT != unknown ]] && [[ -n $(git -C "$ROOT" status --porcelain -- src 
 fi
 
 # Optional flags: pass them only if this airlock build accepts them.
-has_flag() { "$AIRLOCK" "$1" --help 2>&1 | grep -q -- "$2"; }
+has_flag() { local h; h=$("$AIRLOCK" "$1" --help 2>&1 || true); grep -q -- "$2" <<<"$h"; }
 q_flag() { if has_flag "$1" --quiet; then echo --quiet; fi; }
 Q_PACK=$(q_flag pack); Q_VERIFY=$(q_flag verify); Q_UNPACK=$(q_flag unpack); Q_KEYGEN=$(q_flag keygen)
 LEVEL_ARGS=""
 if has_flag pack --level; then LEVEL_ARGS="--level $LEVEL"; else log "warning: airlock pack has no --level; using its default"; fi
+SPEC_EXPIRES=0
+if has_flag pack 'expires ='; then SPEC_EXPIRES=1; fi
 has_flag pack --threads || die "airlock pack does not accept --threads (the contract says it does)"
 has_flag unpack --threads || die "airlock unpack does not accept --threads (the contract says it does)"
 export AIRLOCK Q_PACK Q_VERIFY Q_UNPACK LEVEL LEVEL_ARGS
@@ -169,6 +177,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# Rough disk need: the release, 4 compressed copies and 2 extracted copies; the scale phase
+# (run after the base phase is deleted) needs about 3 copies of the larger release.
+need_gib=$(awk -v s="$SIZE_GIB" -v k="$RSS_SCALE" -v skip="$SKIP_SCALE" \
+  'BEGIN { b = s * 7; c = skip ? 0 : s * k * 3; printf "%d", (b > c ? b : c) + 1 }')
+free_gib=$(df -Pk "$WORK" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+if (( free_gib < need_gib )); then
+  log "warning: about $need_gib GiB of disk is needed under $BENCH_PARENT, only $free_gib GiB free" \
+      "(use --bench-dir, a smaller --size-gib or --skip-scale)"
+fi
 LOGS="$WORK/logs"; KEYS="$WORK/keys"
 mkdir -p "$LOGS" "$KEYS"
 SAMPLES="$WORK/samples.tsv"; RSSF="$WORK/rss.tsv"; SIZES="$WORK/sizes.tsv"
@@ -214,6 +231,11 @@ name = "bench"
 version = "1.0.0"
 sequence = 1
 target = "bench-site"
+EOF
+  # SOURCE_DATE_EPOCH (2023) sets `created`; a default validity counted from it would have
+  # expired by now, so give the bench bundle an explicit far expiry when airlock supports one.
+  if [[ $SPEC_EXPIRES == 1 ]]; then echo 'expires = "2099-12-31T00:00:00Z"' >>"$dir/spec.toml"; fi
+  cat >>"$dir/spec.toml" <<'EOF'
 
 [[artifact]]
 kind = "model"
@@ -278,6 +300,15 @@ define() {
            mkdir "$BH_DEST"
            zstd -d -q -c "$ARCHIVE" | tar -x -C "$BH_DEST"
            cd "$BH_DEST" && sha256sum -c --quiet "$BH/SHA256SUMS"' ;;
+    byhand_receive_sync)
+      # Same, then fsync every extracted file (coreutils `sync FILE...`), as airlock unpack does.
+      PREP='rm -rf "$BH_DEST"'
+      RUN='minisign -V -q -p "$MPUB" -m "$ARCHIVE"
+           minisign -V -q -p "$MPUB" -m "$BH/SHA256SUMS"
+           mkdir "$BH_DEST"
+           zstd -d -q -c "$ARCHIVE" | tar -x -C "$BH_DEST"
+           cd "$BH_DEST" && sha256sum -c --quiet "$BH/SHA256SUMS"
+           find "$BH_DEST" -type f -print0 | xargs -0 sync --' ;;
     airlock_pack_tlo|airlock_pack_thi)
       AIRLOCK_OP=1; PREP='rm -f "$BUNDLE_T"'
       local n=$THREADS_LO; [[ $1 == *_thi ]] && n=$THREADS_HI
@@ -297,6 +328,7 @@ run_op() {
   logf="$LOGS/$phase-$name.log"
   echo "### rep $rep" >>"$logf"
   bash -euo pipefail -c "$PREP" >>"$logf" 2>&1 || { tail -n 40 "$logf" >&2; die "$name: preparation failed"; }
+  sync  # untimed: flush earlier runs' dirty pages so no run pays for another's writeback
   local run=$RUN
   if [[ $AIRLOCK_OP == 1 ]]; then
     export TIME_OUT="$WORK/time-$name.txt"
@@ -305,7 +337,8 @@ run_op() {
   t0=$(date +%s%N)
   if ! bash -euo pipefail -c "$run" >>"$logf" 2>&1; then
     echo "bench: '$name' failed (phase $phase, rep $rep); its command was:" >&2
-    echo "$RUN" | sed 's/^ */    /' >&2
+    # shellcheck disable=SC2001
+    sed 's/^ */    /' <<<"$RUN" >&2
     echo "bench: last lines of $logf:" >&2
     tail -n 40 "$logf" >&2
     exit 1
@@ -341,7 +374,7 @@ record_size() { printf '%s\t%s\t%s\n' "$1" "$2" "$(stat -c %s "$3")" >>"$SIZES";
 set_phase "$WORK/base"
 generate "$PH" "$SIZE_GIB"
 warm_up "$PH"
-SRC_BYTES=$(find "$PH/release" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+SRC_BYTES=$(find "$PH/release" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }')
 SRC_FILES=$(find "$PH/release" -type f | wc -l)
 printf 'base\tsource\t%s\n' "$SRC_BYTES" >>"$SIZES"
 
@@ -349,7 +382,7 @@ run_group base pack airlock_pack byhand_pack floor
 record_size base airlock_bundle "$BUNDLE"; record_size base byhand_archive "$ARCHIVE"; record_size base floor "$FLOOR"
 run_group base verify airlock_verify byhand_verify
 run_group base deep airlock_deep byhand_deep
-run_group base unpack airlock_unpack byhand_receive
+run_group base unpack airlock_unpack byhand_receive byhand_receive_sync
 # Sanity: both receivers produced the whole tree.
 diff -r "$BH_DEST/release/model" "$DEST/model/bench-model" >/dev/null \
   || die "airlock unpack's model tree differs from the source (compare $DEST/model/bench-model)"
@@ -381,10 +414,11 @@ CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/n
 MEM_KB=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
 export CPU_MODEL MEM_KB COMMIT SIZE_GIB SCALE_GIB SHARD_MIB SMALL_FILES REPS LEVEL THREADS_LO THREADS_HI
 export RSS_SCALE SRC_BYTES SRC_FILES SAMPLES RSSF SIZES JSON_OUT
-export NPROC=$(nproc) DATE_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ) KERNEL=$(uname -sr)
-export AIRLOCK_VERSION=$("$AIRLOCK" --version 2>/dev/null | head -n1 || echo unknown)
-export ZSTD_VERSION=$(zstd --version 2>&1 | head -n1) TAR_VERSION=$(tar --version | head -n1)
-export MINISIGN_VERSION=$(minisign -v 2>&1 | head -n1)
+first_line() { local out; out=$("$@" 2>&1 || true); echo "${out%%$'\n'*}"; }
+NPROC=$(nproc); DATE_UTC=$(date -u +%Y-%m-%dT%H:%M:%SZ); KERNEL=$(uname -sr)
+AIRLOCK_VERSION=$(first_line "$AIRLOCK" --version); ZSTD_VERSION=$(first_line zstd --version)
+TAR_VERSION=$(first_line tar --version); MINISIGN_VERSION=$(first_line minisign -v)
+export NPROC DATE_UTC KERNEL AIRLOCK_VERSION ZSTD_VERSION TAR_VERSION MINISIGN_VERSION
 
 python3 - <<'PY'
 import json, os, statistics
@@ -423,6 +457,8 @@ rows = [
      "minisign -V + zstd -d >/dev/null + sha256sum -c", 1.00),
     ("unpack", "airlock_unpack", "byhand_receive",
      "minisign -V + zstd -d | tar -x + sha256sum -c", 1.00),
+    ("unpack vs receive + fsync", "airlock_unpack", "byhand_receive_sync",
+     "the same receive, then fsync of every extracted file (airlock fsyncs each file)", 1.00),
     (f"pack --threads {hi} (baseline: --threads {lo})", "airlock_pack_thi", "airlock_pack_tlo",
      f"airlock pack --threads {lo}", thr_target),
     (f"unpack --threads {hi} (baseline: --threads {lo})", "airlock_unpack_thi", "airlock_unpack_tlo",
@@ -441,7 +477,8 @@ print(f"## airlock benchmark: {gib:.2f} GiB release ({E['SRC_FILES']} files), "
       f"median of {E['REPS']} rep(s), zstd level {lvl}")
 print()
 print("All runs are warm-cache: the page cache cannot be dropped reliably, so one untimed "
-      "warm-up read of the source tree was done first. Contenders alternate within each "
+      "warm-up read of the source tree was done first, and an untimed `sync` precedes every "
+      "timed run. Contenders alternate within each "
       "repetition (order rotated per rep).")
 print()
 print("| operation | airlock s | by-hand s | ratio | target |")

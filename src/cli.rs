@@ -45,6 +45,21 @@ pub enum Command {
     /// Print the tree digest of a file or directory (the value a policy approves a model by).
     #[command(after_help = EXIT_CODES)]
     Digest(DigestArgs),
+    /// Rebuild the single-file bundle from its volumes (every frame checked; byte-identical to the unsplit bundle).
+    #[command(after_help = VOLUME_HELP)]
+    Join(JoinArgs),
+    /// Rebuild a new bundle from the old one and a delta made by `pack --base` (byte-identical to a full pack).
+    #[command(after_help = DELTA_HELP)]
+    Patch(PatchArgs),
+    /// Compare two bundles' manifests: fields, policy, artifacts, files, signers, frames that would cross.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
+    /// Sign a policy manifest as the policy role: writes POLICY.minisig beside it.
+    #[command(after_help = POLICY_HELP)]
+    SignPolicy(SignPolicyArgs),
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run the whole job on the example release: throwaway key, pack, inspect, verify, unpack.
     #[command(after_help = EXIT_CODES)]
     Demo(DemoArgs),
@@ -80,10 +95,76 @@ Trust file (TOML):
   threshold = 0
   keys = []
 
+  [roles.policy]               # optional: when threshold >= 1 the bundle must carry a policy
+  threshold = 1               # signed by these keys, and every rule of it is enforced
+  keys = [\"RWQ...\"]
+
 Signatures by keys the trust file does not know are reported and not counted; a signature by a
-pinned key that does not verify rejects the bundle.
+pinned key that does not verify rejects the bundle. Rollback: a bundle whose sequence is not above
+the last installed one of the same name (see --state) is refused, unless it is that same bundle.
 
 Exit codes: 0 ok, 1 rejected, 2 usage/config (also: --dest exists with other content), 3 I/O.";
+
+const POLICY_HELP: &str = "\
+Policy (TOML, signed by the model provider's policy key; put policy.toml and its .minisig files in
+the bundle's `policy` artifact directory):
+  [policy]
+  id = \"acme-deployment-policy\"
+  version = 3                       # monotonic
+  issued = \"2026-11-01T00:00:00Z\"
+  expires = \"2027-11-01T00:00:00Z\"
+  [[model]]                         # approved models, by `airlock digest` tree digest
+  name = \"acme-7b\"
+  tree_digest = \"sha256:...\"
+  targets = [\"aws-secret\"]
+  [[required_safeguard]]            # target and model default to \"*\"
+  kind = \"content_filter\"          # content_filter: min_strength, categories
+  min_strength = \"high\"            # audit_logging: min_retention_days (and enabled = true)
+                                    # rate_limits: max_requests_per_minute, max_tokens_per_minute
+                                    # human_review: actions
+  [[sensitive_target]]              # bundles for it need [bundle] notice_given and not_before
+  name = \"azure-top-secret\"        # at least notice_days apart; refused before not_before
+  notice_days = 14
+  [[allowed_file]]                  # exempt an exact bundle path from the content gate
+  path = \"data/tools/setup.py\"
+  reason = \"reviewed by ...\"
+
+Stock minisign signatures (`minisign -Sm policy.toml`) are accepted too.
+
+Exit codes: 0 ok, 2 usage/config (invalid policy, key), 3 I/O.";
+
+/// `airlock sign-policy`.
+#[derive(Debug, Args)]
+pub struct SignPolicyArgs {
+    /// The policy manifest (policy.toml).
+    pub policy: PathBuf,
+    /// Signing key (the model provider's policy key).
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Signature file [default: POLICY.minisig].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// `airlock audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check an audit log's hash chain: every line's prev_sha256 must be the sha256 of the line before.
+    #[command(
+        after_help = "Exit codes: 0 chain intact, 1 chain broken (names the line), 3 unreadable."
+    )]
+    Verify(AuditVerifyArgs),
+}
+
+/// `airlock audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The audit log (JSON lines).
+    pub log: PathBuf,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// `airlock keygen`.
 #[derive(Debug, Args)]
@@ -136,6 +217,27 @@ pub struct PackArgs {
     /// zstd level, 1-22. Recorded in the manifest.
     #[arg(long, value_name = "L", default_value_t = airlock::format::DEFAULT_LEVEL)]
     pub level: i32,
+    /// Write volumes OUT.001, OUT.002, ... of at most SIZE bytes each instead of one file.
+    ///
+    /// Volumes are cut at frame boundaries; each carries a copy of the signed manifest, so
+    /// `airlock verify OUT.002 --trust T` checks one volume alone and names a bad one.
+    /// `airlock join OUT.0* -o OUT` rebuilds the exact single-file bundle; `airlock unpack OUT.0*`
+    /// takes the volumes directly. SIZE is bytes, or a number (decimals allowed) with K/KiB, M/MiB,
+    /// G/GiB, T/TiB (powers of 1024, as in `split -b`) or KB, MB, GB, TB (powers of 1000):
+    /// 4GiB, 700MB, 4.7GB. A volume must hold at least one frame (up to 16 MiB of tar data) plus
+    /// the manifest copy, so 17MiB is about the smallest that always works; at most 999 volumes.
+    #[arg(long, value_name = "SIZE", value_parser = airlock::volume::parse_size, conflicts_with = "base")]
+    pub max_volume_size: Option<u64>,
+    /// Write a delta against OLD_BUNDLE instead of a full bundle.
+    ///
+    /// The delta holds the new version's full signed manifest plus only the payload frames
+    /// OLD_BUNDLE lacks (matched by sha256), and records OLD_BUNDLE's manifest sha256. Default
+    /// output: NAME-VERSION.from-OLDVERSION.airlock-delta. Rebuild with
+    /// `airlock patch OLD_BUNDLE DELTA -o NEW` or install with `airlock unpack DELTA --base OLD_BUNDLE`.
+    /// Every tar header carries the entry mtime (SOURCE_DATE_EPOCH), so pack both versions with the
+    /// same SOURCE_DATE_EPOCH, or no frame is shared.
+    #[arg(long, value_name = "OLD_BUNDLE")]
+    pub base: Option<PathBuf>,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -155,6 +257,9 @@ pub struct InspectArgs {
     /// Mark which signers this trust file knows (nothing is verified).
     #[arg(long, value_name = "TRUST.toml")]
     pub trust: Option<PathBuf>,
+    /// Judge the policy's rules at this time instead of now (RFC 3339 UTC).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
     /// Print the sheet as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -178,12 +283,22 @@ pub struct CheckArgs {
     /// Print nothing on success.
     #[arg(short, long)]
     pub quiet: bool,
+    /// State directory holding the highest sequence installed per bundle name (rollback
+    /// protection) [default: $AIRLOCK_STATE_DIR, else /var/lib/airlock]. verify reads it; unpack
+    /// also records the installed sequence.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Append one hash-chained JSON line describing the decision (accepted or rejected) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// `airlock verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle.
+    /// The bundle; or one volume (NAME.airlock.tar.zst.002) of a split bundle: its frames are
+    /// checked against the signed manifest copy it carries and the files it holds are listed; or a
+    /// delta: its signatures and the frames it carries are checked (no base needed).
     pub bundle: PathBuf,
     /// Shared flags.
     #[command(flatten)]
@@ -196,8 +311,18 @@ pub struct VerifyArgs {
 /// `airlock unpack`.
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
-    /// The bundle.
+    /// The bundle, the first volume of a split bundle (the others are found by number), or a
+    /// delta (with --base).
     pub bundle: PathBuf,
+    /// More volumes of the same split bundle, e.g. `unpack NAME.airlock.tar.zst.0* --dest DIR`.
+    /// Volumes are joined (every frame checked) into a temporary bundle beside DIR, then unpacked.
+    #[arg(value_name = "MORE_VOLUMES")]
+    pub more_volumes: Vec<PathBuf>,
+    /// BUNDLE is a delta made against OLD_BUNDLE: rebuild the new bundle (in a temporary file
+    /// beside DIR) and unpack it. OLD_BUNDLE must be the exact base (manifest sha256) and carry
+    /// signatures that meet the trust file's thresholds; its expiry is not judged.
+    #[arg(long, value_name = "OLD_BUNDLE")]
+    pub base: Option<PathBuf>,
     /// Shared flags.
     #[command(flatten)]
     pub check: CheckArgs,
@@ -247,4 +372,94 @@ pub struct DemoArgs {
     /// Where to work [default: a temporary directory, removed afterwards].
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
+}
+
+const VOLUME_HELP: &str = "\
+Volumes come from `airlock pack SPEC --max-volume-size SIZE` and are named NAME-VERSION.airlock.tar.zst.001,
+.002, ... Each ends with a volume footer (number, count, frame range) and carries a copy of the signed
+manifest frame, so `airlock verify VOLUME --trust T` checks one volume alone.
+
+join refuses, with exit 1 and the volume named: a missing volume, a duplicate (two files with the same
+number), a foreign volume (another bundle's manifest), volumes of different cuts, and any frame whose
+sha256 differs from the signed manifest. It checks integrity, not trust: verify the result (or the
+volumes) with a trust file. Given only the .001 volume, the others are found by number beside it.
+
+Stock tools: `cat NAME.airlock.tar.zst.0* | zstd -d | tar -x` also extracts the release (the manifest
+copies in all but the last volume are zstd skippable frames).
+
+Exit codes: 0 ok, 1 rejected (missing, duplicate, foreign or corrupted volume), 2 usage, 3 I/O.";
+
+const DELTA_HELP: &str = "\
+A delta comes from `airlock pack SPEC --base OLD_BUNDLE`: the new version's full signed manifest plus
+only the payload frames OLD_BUNDLE lacks, and OLD_BUNDLE's manifest sha256.
+
+patch refuses, with exit 1: a base whose manifest sha256 differs from the one the delta records, a delta
+frame or base frame whose sha256 differs from its signed manifest (all of the base's frames are checked).
+NEW is written to a temporary file beside it and renamed into place; its manifest frame and payload
+frames are exactly those of a full pack of the new spec, signatures included. patch needs no trust
+file: verify NEW (or `airlock unpack DELTA --base OLD_BUNDLE`, which checks both against the trust file).
+
+Exit codes: 0 ok, 1 rejected, 2 usage (e.g. DELTA is not a delta), 3 I/O.";
+
+const DIFF_HELP: &str = "\
+OLD and NEW may each be a bundle, one volume of a split bundle, or a delta: only the signed manifest
+frame is read (nothing is extracted, verified or trusted). Reported: changed [bundle], [layout] and
+[policy] fields (version, sequence, target, created, expires, notice, policy id/version/digest...),
+artifacts added, removed or changed by tree digest (model, safeguard, policy, data), files added,
+removed or changed (size, mode, sha256), signers added or removed (by role and key id), and how many
+of NEW's payload frames OLD lacks (what `pack --base OLD` would carry across).
+
+Exit codes: 0 compared (whether or not they differ), 1 a file is not a valid bundle, 2 usage, 3 I/O.";
+
+/// `airlock join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The volumes, in any order (e.g. NAME-VERSION.airlock.tar.zst.0*), or just the first.
+    #[arg(required = true, value_name = "VOLUMES")]
+    pub volumes: Vec<PathBuf>,
+    /// The bundle to write [default: NAME-VERSION.airlock.tar.zst in the current directory].
+    #[arg(short, long, value_name = "BUNDLE")]
+    pub output: Option<PathBuf>,
+    /// Worker threads for checking frames [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `airlock patch`.
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// The old bundle the delta was made against.
+    pub old: PathBuf,
+    /// The delta (from `airlock pack --base OLD`).
+    pub delta: PathBuf,
+    /// The new bundle to write [default: NAME-VERSION.airlock.tar.zst in the current directory].
+    #[arg(short, long, value_name = "NEW")]
+    pub output: Option<PathBuf>,
+    /// Worker threads for checking frames [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `airlock diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old bundle (or volume, or delta).
+    pub old: PathBuf,
+    /// The new bundle (or volume, or delta).
+    pub new: PathBuf,
+    /// Print the comparison as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,73 +1,108 @@
-//! `airlock demo`: the whole job on the example release, as each side sees it — a throwaway
-//! release key, pack (low side), inspect and verify (boundary), unpack (high side).
-use crate::error::{IoContext, Result};
+//! `airlock demo`: the whole job on the example release, as each side sees it — the model
+//! provider signs its policy, the release engineer packs (low side), the transfer officer inspects,
+//! verifies and countersigns (boundary), and the install script unpacks (high side). Every key is
+//! a throwaway made here; the example is copied so the repository is never written to.
+use crate::error::{Error, IoContext, Result};
 use crate::inspect::{render, sheet};
-use crate::keys::{keygen, load_signing_key};
+use crate::keys::{GeneratedKey, keygen, load_signing_key};
 use crate::pack::{PackOptions, pack};
 use crate::pipeline::default_threads;
 use crate::reader::open;
+use crate::signature::Role;
 use crate::spec::Spec;
+use crate::state::StateDir;
 use crate::timefmt::now_unix;
 use crate::trust::Trust;
 use crate::unpack::{UnpackOptions, unpack};
 use crate::verify::{VerifyOptions, verify};
+use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+fn say(out: &mut dyn Write, text: String) -> Result<()> {
+    out.write_all(text.as_bytes())
+        .ctx("write", Path::new("<stdout>"))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.map_err(|e| Error::io("list", from, e.into()))?;
+        let target = to.join(entry.path().strip_prefix(from).expect("below root"));
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).ctx("create", &target)?;
+        } else {
+            fs::copy(entry.path(), &target).ctx("copy to", &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn key(workdir: &Path, name: &str) -> Result<GeneratedKey> {
+    keygen(
+        &workdir.join(name),
+        None,
+        Some("airlock demo throwaway key"),
+        true,
+    )
+}
+
 /// Runs the demo in `workdir`, writing a transcript to `out`.
 pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()> {
-    let w = |out: &mut dyn Write, text: String| {
-        out.write_all(text.as_bytes())
-            .ctx("write", Path::new("<stdout>"))
-    };
-    let spec = Spec::load(spec_path)?;
-    w(
+    let out: &mut dyn Write = out;
+    let example = spec_path.parent().unwrap_or(Path::new("."));
+    let release_dir = workdir.join("release");
+    copy_tree(example, &release_dir)?;
+    let spec_copy = release_dir.join(spec_path.file_name().unwrap_or_default());
+    let now = now_unix();
+
+    say(
+        out,
+        "== model provider: sign the policy with a throwaway policy key\n".into(),
+    )?;
+    let policy_key = key(workdir, "policy")?;
+    let policy_file = release_dir.join("policy/policy.toml");
+    let sig = crate::sign::sign_policy(
+        &policy_file,
+        &load_signing_key(&policy_key.secret_path, None)?,
+        now,
+        None,
+    )?;
+    say(
+        out,
+        format!("policy key {}; wrote {}\n\n", policy_key.id, sig.display()),
+    )?;
+
+    let spec = Spec::load(&spec_copy)?;
+    say(
         out,
         format!(
-            "== release engineer (low side): throwaway key, pack {}\n",
+            "== release engineer (low side): pack {}\n",
             spec_path.display()
         ),
     )?;
-    let key = keygen(
-        &workdir.join("release"),
-        None,
-        Some("airlock demo key"),
-        true,
-    )?;
-    w(
-        out,
-        format!(
-            "generated release key {} -> {}\n",
-            key.id,
-            key.public_path.display()
-        ),
-    )?;
-    let signing = load_signing_key(&key.secret_path, None)?;
+    let release_key = key(workdir, "release")?;
     let bundle_path = workdir.join(crate::pack::default_output_name(
         &spec.bundle.name,
         &spec.bundle.version,
     ));
-    let now = now_unix();
     let report = pack(
         &spec,
         &PackOptions {
-            key: signing,
+            key: load_signing_key(&release_key.secret_path, None)?,
             output: Some(bundle_path.clone()),
             threads: default_threads(),
             level: crate::format::DEFAULT_LEVEL,
-            source_date_epoch: Some(
-                std::env::var("SOURCE_DATE_EPOCH")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(now),
-            ),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
             now,
         },
     )?;
-    w(
+    say(
         out,
         format!(
-            "packed {} files ({} bytes) into {} frames: {} ({} bytes)\n\n",
+            "release key {}; packed {} files ({} bytes) into {} frame(s): {} ({} bytes)\n\n",
+            release_key.id,
             report.files,
             report.bytes,
             report.frames,
@@ -76,20 +111,42 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
         ),
     )?;
 
+    say(
+        out,
+        "== transfer officer (boundary): inspect, verify --deep, countersign\n".into(),
+    )?;
+    let officer_key = key(workdir, "officer")?;
     let trust_path = workdir.join("trust.toml");
     let trust_text = format!(
-        "site = \"{}\"\n\n[roles.release]\nthreshold = 1\nkeys = [\"{}\"]\n",
-        spec.bundle.target, key.public_base64
+        "site = \"{}\"\n\n[roles.release]\nthreshold = 1\nkeys = [\"{}\"]\n\n[roles.policy]\nthreshold = 1\nkeys = [\"{}\"]\n\n[roles.transfer]\nthreshold = 1\nkeys = [\"{}\"]\n",
+        spec.bundle.target,
+        release_key.public_base64,
+        policy_key.public_base64,
+        officer_key.public_base64
     );
-    std::fs::write(&trust_path, &trust_text).ctx("write", &trust_path)?;
+    fs::write(&trust_path, &trust_text).ctx("write", &trust_path)?;
     let trust = Trust::load(&trust_path)?;
-    w(
-        out,
-        "== transfer officer (boundary): airlock inspect --trust trust.toml\n".into(),
-    )?;
     let opened = open(&bundle_path)?;
-    w(out, render(&sheet(&opened, Some(&trust), false)))?;
-    w(out, "\n== transfer officer: airlock verify --deep\n".into())?;
+    say(out, render(&sheet(&opened, Some(&trust), false, now)))?;
+    let added = crate::sign::countersign(
+        &bundle_path,
+        &load_signing_key(&officer_key.secret_path, None)?,
+        Role::Transfer,
+        now,
+        None,
+    )?;
+    say(
+        out,
+        format!(
+            "countersigned: added {} (key {})\n\n",
+            added.signature, added.key_id
+        ),
+    )?;
+
+    let opened = open(&bundle_path)?;
+    let state = StateDir {
+        path: workdir.join("state"),
+    };
     let v = verify(
         &opened,
         &trust,
@@ -97,79 +154,66 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
             now,
             deep: true,
             threads: default_threads(),
+            state: Some(state.clone()),
         },
+    )?;
+    say(
+        out,
+        "== install script (high side): verify --deep, then unpack --dest installed\n".into(),
     )?;
     for c in &v.checks {
-        w(out, format!("  ok  {:<13} {}\n", c.check, c.detail))?;
+        say(out, format!("  ok  {:<13} {}\n", c.check, c.detail))?;
     }
-    w(
-        out,
-        "\n== install script (high side): airlock unpack --dest installed\n".into(),
-    )?;
     let dest = workdir.join("installed");
-    let u = unpack(
-        &opened,
-        &trust,
-        &dest,
-        &UnpackOptions {
-            now,
-            threads: default_threads(),
-            replace: false,
-        },
-    )?;
-    w(
+    let opts = UnpackOptions {
+        now,
+        threads: default_threads(),
+        replace: false,
+        state: Some(state),
+    };
+    let u = unpack(&opened, &trust, &dest, &opts)?;
+    say(
         out,
         format!(
             "  {:?}: {} files into {}\n",
             u.outcome, u.verify.files, u.dest
         ),
     )?;
-    let again = unpack(
-        &opened,
-        &trust,
-        &dest,
-        &UnpackOptions {
-            now,
-            threads: default_threads(),
-            replace: false,
-        },
-    )?;
-    w(
+    let again = unpack(&opened, &trust, &dest, &opts)?;
+    say(
         out,
-        format!("  second run: {:?} (idempotent)\n", again.outcome),
+        format!(
+            "  second run: {:?} (idempotent)\n\n== what the high side sees:\n",
+            again.outcome
+        ),
     )?;
-    w(out, "\n== what the high side sees:\n".into())?;
     for entry in walkdir::WalkDir::new(&dest)
         .sort_by_file_name()
         .min_depth(1)
     {
-        let entry = entry.map_err(|e| crate::Error::io("list", &dest, e.into()))?;
+        let entry = entry.map_err(|e| Error::io("list", &dest, e.into()))?;
         if entry.file_type().is_file() {
+            use std::os::unix::fs::PermissionsExt;
             let meta = entry
                 .metadata()
-                .map_err(|e| crate::Error::io("read", entry.path(), e.into()))?;
-            use std::os::unix::fs::PermissionsExt;
-            w(
+                .map_err(|e| Error::io("read", entry.path(), e.into()))?;
+            let rel = entry.path().strip_prefix(&dest).unwrap_or(entry.path());
+            say(
                 out,
                 format!(
                     "  {:o} {:>8}  {}\n",
                     meta.permissions().mode() & 0o7777,
                     meta.len(),
-                    entry
-                        .path()
-                        .strip_prefix(&dest)
-                        .unwrap_or(entry.path())
-                        .display()
+                    rel.display()
                 ),
             )?;
         }
     }
-    w(
+    say(
         out,
         format!(
-            "\nstock-tool check: tar --zstd -xf {} && sha256sum -c airlock/SHA256SUMS\n",
+            "\nstock tools: mkdir x && tar -C x --zstd -xf {} && (cd x && sha256sum -c airlock/SHA256SUMS)\n",
             bundle_path.display()
         ),
-    )?;
-    Ok(())
+    )
 }

@@ -33,6 +33,14 @@ pub enum Check {
     TarEntry,
     /// A file's size or sha256 after decompression.
     FileDigest,
+    /// The policy's rules (approval, target, safeguards, notice, activation time).
+    Policy,
+    /// The bundle's sequence is not above the last one installed.
+    Rollback,
+    /// A file's content is of a refused type.
+    ContentGate,
+    /// The audit log's hash chain.
+    AuditLog,
 }
 
 impl Check {
@@ -50,6 +58,10 @@ impl Check {
             Check::FrameDigest => "frame-digest",
             Check::TarEntry => "tar-entry",
             Check::FileDigest => "file-digest",
+            Check::Policy => "policy",
+            Check::Rollback => "rollback",
+            Check::ContentGate => "content-gate",
+            Check::AuditLog => "audit-log",
         }
     }
 
@@ -71,6 +83,18 @@ impl Check {
                 "this bundle was built for another site: ask for a bundle built with this site's target"
             }
             Check::Expiry => "the bundle has expired: ask the release engineer for a fresh pack",
+            Check::Policy => {
+                "the model provider's policy does not allow this bundle here: ask for a bundle (or policy) that does; `airlock inspect` shows the policy"
+            }
+            Check::Rollback => {
+                "a bundle with this name and an equal or higher sequence is already installed: install a newer release"
+            }
+            Check::AuditLog => {
+                "the audit log was edited, truncated or had lines removed: compare it with its backup and investigate"
+            }
+            Check::ContentGate => {
+                "the bundle holds a file of a refused type: remove it, or have the policy exempt its exact path"
+            }
         }
     }
 }

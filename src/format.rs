@@ -219,16 +219,17 @@ pub fn canonical_header(path: &BundlePath, size: u64, mode: Mode, mtime: u64) ->
 }
 
 /// Explains how `got` differs from the canonical header `want`, naming the first differing field.
+/// The entry type is compared first (a link, device or extension header is the finding, not its
+/// name) and the checksum last (it differs whenever anything else does).
 pub fn describe_header_difference(got: &[u8; 512], want: &[u8; 512]) -> String {
     const FIELDS: &[(&str, usize, usize)] = &[
+        ("type", 156, 1),
         ("name", 0, 100),
         ("mode", 100, 8),
         ("uid", 108, 8),
         ("gid", 116, 8),
         ("size", 124, 12),
         ("mtime", 136, 12),
-        ("checksum", 148, 8),
-        ("type", 156, 1),
         ("link name", 157, 100),
         ("magic", 257, 6),
         ("version", 263, 2),
@@ -238,6 +239,7 @@ pub fn describe_header_difference(got: &[u8; 512], want: &[u8; 512]) -> String {
         ("device minor", 337, 8),
         ("prefix", 345, 155),
         ("padding", 500, 12),
+        ("checksum", 148, 8),
     ];
     if got.iter().all(|&b| b == 0) {
         return "found an end-of-archive block where a file entry was expected".into();

@@ -52,6 +52,30 @@ pub struct FileInfo {
     pub sha256: String,
 }
 
+/// What the policy says about this bundle (judged without checking the policy's signatures;
+/// `verify` does that against the trust file).
+#[derive(Debug, serde::Serialize)]
+pub struct PolicyView {
+    /// Policy id.
+    pub id: String,
+    /// Policy version.
+    pub version: u64,
+    /// Policy expiry.
+    pub expires: String,
+    /// sha256 of policy.toml.
+    pub sha256: String,
+    /// Key ids of the policy's signatures.
+    pub signature_keys: Vec<String>,
+    /// The models the policy approves and where.
+    pub approved_models: Vec<crate::policy::ApprovedModel>,
+    /// The rules that hold for this bundle now, or the first that fails.
+    pub decisions: Vec<crate::policy::Decision>,
+    /// The first rule that fails, if any.
+    pub violation: Option<String>,
+    /// Files in this bundle the content gate would refuse but the policy exempts.
+    pub gate_exemptions: Vec<crate::policy::AllowedFile>,
+}
+
 /// The transfer sheet.
 #[derive(Debug, serde::Serialize)]
 pub struct Sheet {
@@ -83,15 +107,76 @@ pub struct Sheet {
     pub frames: usize,
     /// Bundle size on disk.
     pub bundle_bytes: u64,
+    /// Not-before time for sensitive targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// The policy the bundle carries.
+    pub policy: Option<PolicyView>,
+    /// Safeguard configs and their settings.
+    pub safeguards: Vec<crate::safeguards::Safeguard>,
+    /// Bundle paths of the safeguard configs, in the same order.
+    pub safeguard_paths: Vec<String>,
     /// Per-file detail, with `--files`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<FileInfo>>,
 }
 
-/// Builds the sheet. `trust`, when given, marks which signers it knows.
-pub fn sheet(bundle: &OpenedBundle, trust: Option<&Trust>, with_files: bool) -> Sheet {
+fn policy_view(bundle: &OpenedBundle, now: u64) -> Option<PolicyView> {
+    let carried = bundle.governed.policy.as_ref()?;
+    let p = &carried.policy;
+    let facts = crate::enforce::facts(&bundle.manifest, &bundle.governed);
+    let (decisions, violation) = match crate::policy::evaluate(p, &facts, now) {
+        Ok(d) => (d, None),
+        Err(v) => (Vec::new(), Some(format!("rule {}: {}", v.rule, v.detail))),
+    };
+    Some(PolicyView {
+        id: p.id.clone(),
+        version: p.version,
+        expires: format_rfc3339(p.expires),
+        sha256: hex(&crate::hashing::sha256(&carried.bytes)),
+        signature_keys: carried
+            .signatures
+            .iter()
+            .filter_map(|(_, b)| std::str::from_utf8(b).ok())
+            .filter_map(|t| minisign::SignatureBox::from_string(t).ok())
+            .map(|s| crate::keys::key_id(s.keynum()))
+            .collect(),
+        approved_models: p.models.clone(),
+        decisions,
+        violation,
+        gate_exemptions: p
+            .allowed_files
+            .iter()
+            .filter(|a| {
+                bundle
+                    .manifest
+                    .files
+                    .iter()
+                    .any(|f| f.path.as_str() == a.path)
+            })
+            .cloned()
+            .collect(),
+    })
+}
+
+/// Builds the sheet. `trust`, when given, marks which signers it knows; `now` judges the policy.
+pub fn sheet(bundle: &OpenedBundle, trust: Option<&Trust>, with_files: bool, now: u64) -> Sheet {
     let m = &bundle.manifest;
     Sheet {
+        not_before: m.bundle.not_before.map(format_rfc3339),
+        policy: policy_view(bundle, now),
+        safeguards: bundle
+            .governed
+            .safeguards
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect(),
+        safeguard_paths: bundle
+            .governed
+            .safeguards
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect(),
         bundle: bundle.path.display().to_string(),
         name: m.bundle.name.clone(),
         version: m.bundle.version.clone(),
@@ -196,6 +281,58 @@ pub fn render(s: &Sheet) -> String {
             a.bytes,
             a.tree_digest
         );
+    }
+    if let Some(t) = &s.not_before {
+        let _ = writeln!(out, "not before {t} (sensitive target)");
+    }
+    let _ = writeln!(out, "safeguards:");
+    if s.safeguards.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for (sg, path) in s.safeguards.iter().zip(&s.safeguard_paths) {
+        let _ = writeln!(out, "  {:<15} {}  ({path})", sg.kind(), sg.summary());
+    }
+    match &s.policy {
+        None => {
+            let _ = writeln!(out, "policy:   none carried");
+        }
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "policy:   {} v{} (expires {}), sha256:{}, signed by {}",
+                p.id,
+                p.version,
+                p.expires,
+                p.sha256,
+                if p.signature_keys.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    p.signature_keys.join(", ")
+                }
+            );
+            for m in &p.approved_models {
+                let _ = writeln!(
+                    out,
+                    "  approves {} sha256:{} for {}",
+                    m.name,
+                    hex(&m.tree_digest),
+                    m.targets.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            for d in &p.decisions {
+                let _ = writeln!(out, "  ok   {:<17} {}", d.rule, d.detail);
+            }
+            if let Some(v) = &p.violation {
+                let _ = writeln!(out, "  FAIL {v}");
+            }
+            for a in &p.gate_exemptions {
+                let _ = writeln!(out, "  content gate exemption: {} ({})", a.path, a.reason);
+            }
+            let _ = writeln!(
+                out,
+                "  (policy signatures are checked by `airlock verify` against trust.toml)"
+            );
+        }
     }
     if let Some(files) = &s.files {
         let _ = writeln!(out, "files:");

@@ -124,7 +124,13 @@ pub fn read_password_file(path: &Path) -> Result<String> {
 /// Loads a minisign secret key, decrypting it with the password file, or by prompting when
 /// standard input is a terminal.
 pub fn load_signing_key(path: &Path, password_file: Option<&Path>) -> Result<SigningKey> {
-    let text = fs::read_to_string(path).ctx("read secret key", path)?;
+    let text = fs::read_to_string(path).map_err(|e| {
+        Error::config(
+            path,
+            format!("cannot read the secret key: {e}"),
+            "check the --key path and its permissions",
+        )
+    })?;
     let key_box = SecretKeyBox::from_string(&text).map_err(|e| {
         Error::config(
             path,
@@ -139,6 +145,8 @@ pub fn load_signing_key(path: &Path, password_file: Option<&Path>) -> Result<Sig
         .unwrap_or(true);
     let secret = if !encrypted {
         key_box.into_unencrypted_secret_key()
+    } else if let Some(key) = stock_unencrypted_key(&text) {
+        Ok(key)
     } else if let Some(pw_path) = password_file {
         key_box.into_secret_key(Some(read_password_file(pw_path)?))
     } else if std::io::stdin().is_terminal() {
@@ -166,6 +174,45 @@ pub fn load_signing_key(path: &Path, password_file: Option<&Path>) -> Result<Sig
     })?;
     let id = public_key_id(&public);
     Ok(SigningKey { secret, public, id })
+}
+
+/// Stock `minisign -G -W` (0.11) writes unencrypted secret keys whose checksum is all zero, which
+/// the minisign crate rejects as corrupted. Such a key is accepted only if its key pair proves
+/// itself: a test signature must verify under the public key it carries.
+fn stock_unencrypted_key(text: &str) -> Option<SecretKey> {
+    let mut raw = Vec::with_capacity(158);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.lines().nth(1)?.trim().trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            raw.push((acc >> bits) as u8);
+        }
+    }
+    // sig_alg 2, kdf_alg 2 (0 = none), chk_alg 2, salt 32, limits 16, keynum 8, sk 64, chk 32.
+    if raw.len() != 158 || raw[2..4] != [0, 0] || raw[126..].iter().any(|&b| b != 0) {
+        return None;
+    }
+    let secret = SecretKey::from_bytes(&raw).ok()?;
+    let public = PublicKey::from_secret_key(&secret).ok()?;
+    minisign::sign(
+        Some(&public),
+        &secret,
+        &b"airlock key check"[..],
+        None,
+        None,
+    )
+    .ok()?;
+    Some(secret)
 }
 
 /// Parses a public key given as minisign's base64 line or as a whole `.pub` file's text.

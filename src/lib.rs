@@ -7,11 +7,16 @@
 //! and one module per command: `pack`, `inspect`, `verify`, `unpack`, `sign`, `digest`.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod bundle_path;
+pub mod delta;
 pub mod demo;
+pub mod diff;
 pub mod digest;
+pub mod enforce;
 pub mod error;
 pub mod format;
+pub mod gate;
 pub mod hashing;
 pub mod inspect;
 pub mod keys;
@@ -20,13 +25,17 @@ pub mod manifest_frame;
 pub mod pack;
 pub mod payload;
 pub mod pipeline;
+pub mod policy;
 pub mod reader;
+pub mod safeguards;
 pub mod sign;
 pub mod signature;
 pub mod spec;
+pub mod state;
 pub mod timefmt;
 pub mod trust;
 pub mod unpack;
 pub mod verify;
+pub mod volume;
 
 pub use error::{Error, Result};

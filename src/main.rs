@@ -5,7 +5,10 @@
 mod cli;
 
 use airlock::error::Error;
-use airlock::{inspect, keys, pack, reader, sign, signature, timefmt, trust, unpack, verify};
+use airlock::state::StateDir;
+use airlock::{
+    audit, inspect, keys, pack, reader, sign, signature, timefmt, trust, unpack, verify,
+};
 use clap::Parser;
 use cli::{CheckArgs, Cli, Command};
 use serde::Serialize;
@@ -21,7 +24,11 @@ fn main() -> ExitCode {
         Command::Unpack(a) => a.check.json,
         Command::Sign(a) => a.json,
         Command::Digest(a) => a.json,
-        Command::Demo(_) => false,
+        Command::Join(a) => a.json,
+        Command::Patch(a) => a.json,
+        Command::Diff(a) => a.json,
+        Command::Audit(cli::AuditCommand::Verify(a)) => a.json,
+        Command::SignPolicy(_) | Command::Demo(_) => false,
     };
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,7 +45,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 fn report_error(err: &anyhow::Error, json: bool) {
-    let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    let mut chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+    // `Error::Io` already prints its source: do not repeat it.
+    chain.dedup_by(|cause, outer| outer.ends_with(cause.as_str()));
     eprintln!("error: {}", chain.join(": "));
     let lib = err.downcast_ref::<Error>();
     if let Some(e) = lib {
@@ -110,6 +119,32 @@ fn load_checks(args: &CheckArgs) -> anyhow::Result<(trust::Trust, u64, usize)> {
     ))
 }
 
+/// Opens the bundle and decides, then appends the decision to the audit log if one was asked for.
+fn decide<R>(
+    command: &str,
+    bundle: &std::path::Path,
+    args: &CheckArgs,
+    now: u64,
+    decide: impl FnOnce(&reader::OpenedBundle) -> Result<R, Error>,
+    report_of: impl Fn(&R) -> &verify::VerifyReport,
+) -> anyhow::Result<R> {
+    let log = |opened: Option<&reader::OpenedBundle>, outcome| match &args.audit_log {
+        Some(log) => audit::append(log, audit::record(command, bundle, opened, outcome, now)),
+        None => Ok(()),
+    };
+    match reader::open(bundle) {
+        Err(e) => {
+            log(None, Err(&e))?;
+            Err(e.into())
+        }
+        Ok(opened) => {
+            let result = decide(&opened);
+            log(Some(&opened), result.as_ref().map(&report_of))?;
+            Ok(result?)
+        }
+    }
+}
+
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Keygen(a) => {
@@ -156,6 +191,9 @@ fn run(command: Command) -> anyhow::Result<()> {
                 source_date_epoch: source_date_epoch()?,
                 now: timefmt::now_unix(),
             };
+            if a.max_volume_size.is_some() || a.base.is_some() {
+                return pack_logistics(&spec, opts, a.max_volume_size, a.base, a.json, a.quiet);
+            }
             let r = pack::pack(&spec, &opts)?;
             if a.json {
                 print_json(&r)?;
@@ -177,9 +215,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Inspect(a) => {
-            let opened = reader::open(&a.bundle)?;
+            let (_, opened) = airlock::volume::open_any(&a.bundle)?;
             let trust = a.trust.as_deref().map(trust::Trust::load).transpose()?;
-            let sheet = inspect::sheet(&opened, trust.as_ref(), a.files);
+            let sheet = inspect::sheet(&opened, trust.as_ref(), a.files, now(&a.now)?);
             if a.json {
                 print_json(&sheet)?;
             } else {
@@ -188,15 +226,23 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Verify(a) => {
             let (trust, now, threads) = load_checks(&a.check)?;
-            let opened = reader::open(&a.bundle)?;
-            let r = verify::verify(
-                &opened,
-                &trust,
-                &verify::VerifyOptions {
-                    now,
-                    deep: a.deep,
-                    threads,
-                },
+            let state = Some(StateDir::resolve(a.check.state.as_deref()));
+            let opts = verify::VerifyOptions {
+                now,
+                deep: a.deep,
+                threads,
+                state,
+            };
+            if verify_logistics(&a, &trust, &opts, now)? {
+                return Ok(());
+            }
+            let r = decide(
+                "verify",
+                &a.bundle,
+                &a.check,
+                now,
+                |o| verify::verify(o, &trust, &opts),
+                |r| r,
             )?;
             if a.check.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
@@ -215,16 +261,23 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Unpack(a) => {
             let (trust, now, threads) = load_checks(&a.check)?;
-            let opened = reader::open(&a.bundle)?;
-            let r = unpack::unpack(
-                &opened,
-                &trust,
-                &a.dest,
-                &unpack::UnpackOptions {
-                    now,
-                    threads,
-                    replace: a.replace,
-                },
+            let state = Some(StateDir::resolve(a.check.state.as_deref()));
+            let opts = unpack::UnpackOptions {
+                now,
+                threads,
+                replace: a.replace,
+                state,
+            };
+            if unpack_logistics(&a, &trust, &opts, now)? {
+                return Ok(());
+            }
+            let r = decide(
+                "unpack",
+                &a.bundle,
+                &a.check,
+                now,
+                |o| unpack::unpack(o, &trust, &a.dest, &opts),
+                |r| &r.verify,
             )?;
             if a.check.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
@@ -275,6 +328,77 @@ fn run(command: Command) -> anyhow::Result<()> {
                 println!("{text}  {}", a.path.display());
             }
         }
+        Command::SignPolicy(a) => {
+            let key = keys::load_signing_key(&a.key.key, a.key.password_file.as_deref())?;
+            let out = sign::sign_policy(&a.policy, &key, timefmt::now_unix(), a.output.as_deref())?;
+            eprintln!(
+                "{}: signed by policy key {} -> {}",
+                a.policy.display(),
+                key.id,
+                out.display()
+            );
+        }
+        Command::Audit(cli::AuditCommand::Verify(a)) => {
+            let r = audit::verify_chain(&a.log)?;
+            if a.json {
+                print_json(
+                    &serde_json::json!({"ok": true, "lines": r.lines, "head_sha256": r.head_sha256}),
+                )?;
+            } else {
+                eprintln!(
+                    "{}: chain intact, {} lines, head sha256:{}",
+                    a.log.display(),
+                    r.lines,
+                    r.head_sha256
+                );
+            }
+        }
+        Command::Join(a) => {
+            let r = airlock::volume::join(&a.volumes, a.output.as_deref(), threads(a.threads)?)?;
+            if a.json {
+                print_json(&serde_json::json!({"ok": true, "report": r}))?;
+            } else if !a.quiet {
+                eprintln!(
+                    "joined {} volumes of {} {} ({} frames checked) -> {} ({} bytes)\nmanifest sha256:{}",
+                    r.volumes.len(),
+                    r.name,
+                    r.version,
+                    r.frames,
+                    r.output.display(),
+                    r.bundle_bytes,
+                    r.manifest_sha256
+                );
+            }
+        }
+        Command::Patch(a) => {
+            let r =
+                airlock::delta::patch(&a.old, &a.delta, a.output.as_deref(), threads(a.threads)?)?;
+            if a.json {
+                print_json(&serde_json::json!({"ok": true, "report": r}))?;
+            } else if !a.quiet {
+                eprintln!(
+                    "patched {} {}: {} frames from {}, {} from {} ({} unused base frames checked) -> {} ({} bytes)\nmanifest sha256:{}",
+                    r.name,
+                    r.version,
+                    r.stats.from_base,
+                    r.base.display(),
+                    r.stats.from_delta,
+                    r.delta.display(),
+                    r.stats.base_unused_checked,
+                    r.output.display(),
+                    r.stats.bundle_bytes,
+                    r.manifest_sha256
+                );
+            }
+        }
+        Command::Diff(a) => {
+            let d = airlock::diff::diff_files(&a.old, &a.new)?;
+            if a.json {
+                print_json(&d)?;
+            } else {
+                print!("{}", airlock::diff::render(&d));
+            }
+        }
         Command::Demo(a) => {
             let temp;
             let workdir = match &a.workdir {
@@ -292,4 +416,151 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `pack --max-volume-size` and `pack --base` (docs/format.md section 7).
+fn pack_logistics(
+    spec: &airlock::spec::Spec,
+    opts: pack::PackOptions,
+    max_volume_size: Option<u64>,
+    base: Option<std::path::PathBuf>,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let clock = |from: &str| {
+        if from == "clock" && !quiet && !json {
+            eprintln!(
+                "note: `created` came from the clock; set SOURCE_DATE_EPOCH for a reproducible manifest"
+            );
+        }
+    };
+    if let Some(size) = max_volume_size {
+        let r = airlock::volume::pack_volumes(spec, opts, size)?;
+        if json {
+            print_json(&r)?;
+        } else if !quiet {
+            eprint!("{}", airlock::volume::render_pack(&r));
+        }
+        clock(r.created_from);
+    } else if let Some(base) = base {
+        let r = airlock::delta::pack_delta(spec, opts, &base)?;
+        if json {
+            print_json(&r)?;
+        } else if !quiet {
+            eprint!("{}", airlock::delta::render_pack(&r));
+        }
+        clock(r.created_from);
+    }
+    Ok(())
+}
+
+/// `verify` of a volume or a delta; `false` for anything else (a bundle: the caller verifies it).
+fn verify_logistics(
+    a: &cli::VerifyArgs,
+    trust: &trust::Trust,
+    opts: &verify::VerifyOptions,
+    now: u64,
+) -> anyhow::Result<bool> {
+    use airlock::volume::Container;
+    let kind = airlock::volume::sniff(&a.bundle)?;
+    if kind == Container::Bundle {
+        return Ok(false);
+    }
+    let log = |outcome: Result<&verify::VerifyReport, &Error>| match &a.check.audit_log {
+        Some(log) => audit::append(log, audit::record("verify", &a.bundle, None, outcome, now)),
+        None => Ok(()),
+    };
+    let (text, value) = match kind {
+        Container::Volume => {
+            let r = airlock::volume::open_volume(&a.bundle)
+                .and_then(|v| airlock::volume::verify_volume(&v, trust, opts));
+            log(r.as_ref().map(|r| &r.verify))?;
+            let r = r?;
+            (
+                airlock::volume::render_verify(&r),
+                serde_json::to_value(&r)?,
+            )
+        }
+        _ => {
+            let r = airlock::delta::open_delta(&a.bundle)
+                .and_then(|d| airlock::delta::verify_delta(&d, trust, opts));
+            log(r.as_ref().map(|r| &r.verify))?;
+            let r = r?;
+            (airlock::delta::render_verify(&r), serde_json::to_value(&r)?)
+        }
+    };
+    if a.check.json {
+        print_json(&serde_json::json!({"ok": true, "report": value}))?;
+    } else if !a.check.quiet {
+        eprint!("{text}");
+    }
+    Ok(true)
+}
+
+/// `unpack` of volumes or of a delta with `--base`; `false` for a plain bundle.
+fn unpack_logistics(
+    a: &cli::UnpackArgs,
+    trust: &trust::Trust,
+    opts: &unpack::UnpackOptions,
+    now: u64,
+) -> anyhow::Result<bool> {
+    use airlock::volume::Container;
+    let kind = airlock::volume::sniff(&a.bundle)?;
+    let r = match (kind, &a.base) {
+        (Container::Bundle, None) if a.more_volumes.is_empty() => return Ok(false),
+        (Container::Delta, Some(base)) if a.more_volumes.is_empty() => {
+            airlock::delta::unpack_delta(&a.bundle, base, trust, &a.dest, opts)
+        }
+        (Container::Delta, None) => {
+            return Err(Error::config(
+                &a.bundle,
+                "is a delta bundle: it needs the bundle it was made against",
+                "pass --base OLD_BUNDLE (the bundle named by `airlock verify` on the delta), or use the full bundle",
+            )
+            .into());
+        }
+        (Container::Volume, None) | (Container::Bundle, None) => {
+            let mut paths = vec![a.bundle.clone()];
+            paths.extend(a.more_volumes.iter().cloned());
+            airlock::volume::unpack_volumes(&paths, trust, &a.dest, opts)
+        }
+        (_, Some(_)) => {
+            return Err(Error::config(
+                "--base",
+                format!(
+                    "{} is not a delta bundle (pass exactly one delta with --base)",
+                    a.bundle.display()
+                ),
+                "drop --base to unpack a full bundle or volumes",
+            )
+            .into());
+        }
+    };
+    if let Some(log) = &a.check.audit_log {
+        audit::append(
+            log,
+            audit::record(
+                "unpack",
+                &a.bundle,
+                None,
+                r.as_ref().map(|r| &r.verify),
+                now,
+            ),
+        )?;
+    }
+    let r = r?;
+    if a.check.json {
+        print_json(&serde_json::json!({"ok": true, "report": r}))?;
+    } else if !a.check.quiet {
+        let what = match r.outcome {
+            unpack::Outcome::Installed => "installed",
+            unpack::Outcome::AlreadyPresent => "already present, nothing written",
+            unpack::Outcome::Replaced => "replaced the previous tree",
+        };
+        eprintln!(
+            "{}: {} {} -> {}: {what} ({} files)",
+            r.verify.bundle, r.verify.name, r.verify.version, r.dest, r.verify.files
+        );
+    }
+    Ok(true)
 }

@@ -66,6 +66,25 @@ pub struct BundleInfo {
     pub expires: u64,
     /// mtime of every tar entry.
     pub mtime: u64,
+    /// When advance notice was given (sensitive targets).
+    pub notice_given: Option<u64>,
+    /// Earliest activation time.
+    pub not_before: Option<u64>,
+}
+
+/// `[policy]`: the policy the bundle carries, as the manifest pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRef {
+    /// Policy id.
+    pub id: String,
+    /// Policy version.
+    pub version: u64,
+    /// Policy expiry.
+    pub expires: u64,
+    /// Bundle path of `policy.toml`.
+    pub path: BundlePath,
+    /// sha256 of `policy.toml`.
+    pub sha256: Digest,
 }
 
 /// `[layout]`: how the payload was cut and compressed.
@@ -129,6 +148,8 @@ pub struct Manifest {
     pub bundle: BundleInfo,
     /// `[layout]`.
     pub layout: Layout,
+    /// `[policy]`, if the bundle carries a policy artifact.
+    pub policy: Option<PolicyRef>,
     /// `[[artifact]]`, sorted by path.
     pub artifacts: Vec<Artifact>,
     /// `[[frame]]`, in file order.
@@ -153,6 +174,12 @@ impl Manifest {
             format_rfc3339(b.expires),
             b.mtime
         );
+        if let Some(t) = b.notice_given {
+            let _ = writeln!(s, "notice_given = \"{}\"", format_rfc3339(t));
+        }
+        if let Some(t) = b.not_before {
+            let _ = writeln!(s, "not_before = \"{}\"", format_rfc3339(t));
+        }
         let l = &self.layout;
         let _ = write!(
             s,
@@ -163,6 +190,17 @@ impl Manifest {
             l.payload_bytes,
             hex(&l.checksums_sha256)
         );
+        if let Some(p) = &self.policy {
+            let _ = write!(
+                s,
+                "\n[policy]\nid = \"{}\"\nversion = {}\nexpires = \"{}\"\npath = \"{}\"\nsha256 = \"{}\"\n",
+                p.id,
+                p.version,
+                format_rfc3339(p.expires),
+                p.path,
+                hex(&p.sha256)
+            );
+        }
         for a in &self.artifacts {
             let _ = write!(
                 s,
@@ -271,6 +309,19 @@ impl Manifest {
                 "frames cover {offset} bytes but payload_bytes is {}",
                 self.layout.payload_bytes
             ));
+        }
+        if let Some(p) = &self.policy {
+            let listed = self
+                .files
+                .binary_search_by(|f| f.path.cmp(&p.path))
+                .ok()
+                .map(|i| &self.files[i]);
+            if listed.is_none_or(|f| f.sha256 != p.sha256) {
+                return Err(format!(
+                    "[policy] path `{}` is not a listed file with the pinned sha256",
+                    p.path
+                ));
+            }
         }
         if sha256(self.checksum_file().as_bytes()) != self.layout.checksums_sha256 {
             return Err("checksums_sha256 does not match the file list".into());
@@ -411,6 +462,7 @@ struct RawManifest {
     format: String,
     bundle: RawBundle,
     layout: RawLayout,
+    policy: Option<RawPolicyRef>,
     #[serde(default)]
     artifact: Vec<RawArtifact>,
     #[serde(default)]
@@ -429,6 +481,18 @@ struct RawBundle {
     created: String,
     expires: String,
     mtime: u64,
+    notice_given: Option<String>,
+    not_before: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyRef {
+    id: String,
+    version: u64,
+    expires: String,
+    path: String,
+    sha256: String,
 }
 
 #[derive(Deserialize)]
@@ -512,7 +576,33 @@ impl RawManifest {
             sequence: self.bundle.sequence,
             target: self.bundle.target,
             mtime: self.bundle.mtime,
+            notice_given: self
+                .bundle
+                .notice_given
+                .as_deref()
+                .map(|t| time("notice_given", t))
+                .transpose()?,
+            not_before: self
+                .bundle
+                .not_before
+                .as_deref()
+                .map(|t| time("not_before", t))
+                .transpose()?,
         };
+        let policy = self
+            .policy
+            .map(|p| {
+                check_label(&p.id).map_err(|e| format!("policy id: {e}"))?;
+                Ok::<_, String>(PolicyRef {
+                    expires: time("policy expires", &p.expires)?,
+                    path: BundlePath::parse(&p.path)
+                        .map_err(|e| format!("policy path `{}`: {e}", p.path))?,
+                    sha256: digest_field("policy sha256", &p.sha256)?,
+                    id: p.id,
+                    version: p.version,
+                })
+            })
+            .transpose()?;
         let layout = Layout {
             zstd_level: self.layout.zstd_level,
             payload_bytes: self.layout.payload_bytes,
@@ -575,6 +665,7 @@ impl RawManifest {
         Ok(Manifest {
             bundle,
             layout,
+            policy,
             artifacts,
             frames,
             files,
@@ -625,12 +716,15 @@ pub(crate) mod tests {
                 created: 0,
                 expires: 100,
                 mtime: 0,
+                notice_given: None,
+                not_before: None,
             },
             layout: Layout {
                 zstd_level: 3,
                 payload_bytes: 100 * frames.len() as u64,
                 checksums_sha256: sha256(checksum_file(&files).as_bytes()),
             },
+            policy: None,
             artifacts: vec![Artifact {
                 kind: Kind::Model,
                 name: "m".into(),

@@ -10,6 +10,10 @@ pub const MANIFEST_PATH: &str = "airlock/manifest.toml";
 pub const SUMS_PATH: &str = "airlock/SHA256SUMS";
 /// Directory of signature files inside the archive.
 pub const SIGNATURES_DIR: &str = "airlock/signatures";
+/// Directory of the copies of policy and safeguard files inside the archive.
+pub const COPIES_DIR: &str = "airlock/copies";
+/// Cap on one copied policy or safeguard file.
+pub const MAX_COPY_BYTES: u64 = 1 << 20;
 
 /// The decoded entries of a manifest frame.
 #[derive(Debug, Clone)]
@@ -18,6 +22,8 @@ pub struct ManifestFrame {
     pub manifest: Vec<u8>,
     /// The checksum file bytes.
     pub sums: Vec<u8>,
+    /// Copies of the payload's policy and safeguard files: (bundle path, bytes), sorted by path.
+    pub copies: Vec<(BundlePath, Vec<u8>)>,
     /// Signature files: (file name, bytes), sorted by name.
     pub signatures: Vec<(String, Vec<u8>)>,
     /// mtime of the entries.
@@ -45,6 +51,9 @@ impl ManifestFrame {
         let mut out = Vec::new();
         push_entry(&mut out, MANIFEST_PATH, &self.manifest, self.mtime);
         push_entry(&mut out, SUMS_PATH, &self.sums, self.mtime);
+        for (path, bytes) in &self.copies {
+            push_entry(&mut out, &format!("{COPIES_DIR}/{path}"), bytes, self.mtime);
+        }
         for (name, bytes) in &self.signatures {
             push_entry(
                 &mut out,
@@ -121,8 +130,27 @@ impl ManifestFrame {
         let (_, sums, sums_mtime) =
             next(Some(SUMS_PATH))?.ok_or("the manifest frame holds no checksum file")?;
         let mut signatures: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut copies: Vec<(BundlePath, Vec<u8>)> = Vec::new();
         let mut mtimes = vec![sums_mtime];
         while let Some((name, bytes, m)) = next(None)? {
+            if let Some(copied) = name
+                .strip_prefix(COPIES_DIR)
+                .and_then(|n| n.strip_prefix('/'))
+            {
+                let path =
+                    BundlePath::parse(copied).map_err(|e| format!("copy `{copied}`: {e}"))?;
+                if !signatures.is_empty() || copies.last().is_some_and(|(last, _)| *last >= path) {
+                    return Err(format!("copy `{copied}` is duplicated or out of order"));
+                }
+                if bytes.len() as u64 > MAX_COPY_BYTES {
+                    return Err(format!(
+                        "copy `{copied}` is larger than {MAX_COPY_BYTES} bytes"
+                    ));
+                }
+                mtimes.push(m);
+                copies.push((path, bytes));
+                continue;
+            }
             let file = name
                 .strip_prefix(SIGNATURES_DIR)
                 .and_then(|n| n.strip_prefix('/'))
@@ -160,6 +188,7 @@ impl ManifestFrame {
         Ok(ManifestFrame {
             manifest,
             sums,
+            copies,
             signatures,
             mtime,
         })
@@ -176,8 +205,40 @@ pub fn compress_frame(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     c.compress(data)
 }
 
+/// Largest window a frame may declare: 128 MiB, the `WindowLogMax(27)` the decoder is set to.
+/// Decoding is single-shot into a buffer of the declared content size, so a larger declared window
+/// would not cost memory; it is refused anyway because no frame airlock writes needs one
+/// (`docs/security.md`).
+pub const MAX_WINDOW: u64 = 1 << 27;
+
+/// Checks the frame header: a zstd data frame (not a skippable frame) whose declared window, if
+/// any, is at most [`MAX_WINDOW`].
+fn check_frame_header(compressed: &[u8]) -> Result<(), String> {
+    if compressed.get(..4) != Some(&[0x28, 0xB5, 0x2F, 0xFD][..]) {
+        return Err("not a zstd data frame (wrong magic number, or a skippable frame)".into());
+    }
+    let descriptor = *compressed
+        .get(4)
+        .ok_or("the zstd frame header is truncated")?;
+    if descriptor & 0x20 == 0 {
+        // Not single-segment: a window descriptor follows (RFC 8878, 3.1.1.1.2).
+        let wd = *compressed
+            .get(5)
+            .ok_or("the zstd frame header is truncated")?;
+        let base = 1u64 << (10 + u32::from(wd >> 3));
+        let window = base + (base / 8) * u64::from(wd & 7);
+        if window > MAX_WINDOW {
+            return Err(format!(
+                "the zstd frame declares a window of {window} bytes, over the cap of {MAX_WINDOW}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Decompresses `compressed`, which must be exactly one zstd frame declaring a content size of at
-/// most `cap` bytes. Memory use is bounded by the cap, whatever the frame claims.
+/// most `cap` bytes and a window of at most [`MAX_WINDOW`]. Memory use is bounded by the cap,
+/// whatever the frame claims.
 pub fn decompress_frame(compressed: &[u8], cap: u64) -> Result<Vec<u8>, String> {
     let frame_len = zstd::zstd_safe::find_frame_compressed_size(compressed).map_err(|code| {
         format!(
@@ -191,6 +252,7 @@ pub fn decompress_frame(compressed: &[u8], cap: u64) -> Result<Vec<u8>, String> 
             compressed.len()
         ));
     }
+    check_frame_header(compressed)?;
     let declared = match zstd::zstd_safe::get_frame_content_size(compressed) {
         Ok(Some(n)) => n,
         _ => return Err("the zstd frame does not declare its content size".into()),
@@ -223,6 +285,10 @@ mod tests {
         ManifestFrame {
             manifest: b"format = \"x\"\n".to_vec(),
             sums: b"".to_vec(),
+            copies: vec![(
+                BundlePath::parse("policy/p/policy.toml").unwrap(),
+                b"[policy]".to_vec(),
+            )],
             signatures: vec![("release-0000000000000001.minisig".into(), b"sig".to_vec())],
             mtime: 7,
         }
@@ -234,6 +300,7 @@ mod tests {
         let back = ManifestFrame::decode(&f.encode(3).unwrap()).unwrap();
         assert_eq!(back.manifest, f.manifest);
         assert_eq!(back.signatures, f.signatures);
+        assert_eq!(back.copies, f.copies);
         assert_eq!(back.mtime, 7);
     }
 

@@ -4,16 +4,18 @@
 //! output appears atomically (temporary file in the same directory, then rename).
 use crate::bundle_path::BundlePath;
 use crate::digest::collect;
-use crate::error::{Error, IoContext, Result};
+use crate::enforce::{facts, gate_file, is_governed, load_governed};
+use crate::error::{Check, Error, IoContext, Result};
 use crate::format::{self, Footer, FrameSpan};
 use crate::hashing::{Digest, hex, sha256};
 use crate::keys::SigningKey;
 use crate::manifest::{
     Artifact, BundleInfo, FileEntry, FrameRecord, Layout, Manifest, check_file_set, tree_digest,
 };
-use crate::manifest_frame::{ManifestFrame, compress_frame};
+use crate::manifest_frame::{MAX_COPY_BYTES, ManifestFrame, compress_frame};
 use crate::payload::{PackFile, PayloadStream, unwrap_io};
 use crate::pipeline;
+use crate::policy::{self, BundleFacts};
 use crate::signature::{Role, sign_manifest};
 use crate::spec::Spec;
 use std::io::{BufWriter, Read, Write};
@@ -142,6 +144,46 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
     let mtime = opts.source_date_epoch.unwrap_or(0);
     let (mut files, artifact_roots) = plan_files(spec)?;
     let spans = format::plan_frames(files.iter().map(|f| f.entry.size));
+    let copies = read_governed(&files)?;
+    let governed = load_governed(&copies).map_err(|e| {
+        Error::config(
+            &spec.path,
+            e,
+            "fix the policy or safeguard file named above",
+        )
+    })?;
+    let allowed: Vec<String> = governed
+        .policy
+        .as_ref()
+        .map(|p| {
+            p.policy
+                .allowed_files
+                .iter()
+                .map(|a| a.path.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for f in &files {
+        gate_file(&spec.path, &f.entry.path, &f.source, &allowed)?;
+    }
+    if let Some(p) = &governed.policy {
+        if p.signatures.is_empty() {
+            return Err(Error::config(
+                &spec.path,
+                format!("the policy `{}` carries no signature", p.path),
+                "the model provider signs policy.toml (`airlock sign-policy` or `minisign -S`); put the .minisig beside it in the policy artifact",
+            ));
+        }
+        // Rules that do not depend on file digests are checked before any compression work.
+        let early = BundleFacts {
+            target: &b.target,
+            models: Vec::new(),
+            safeguards: governed.safeguards.clone(),
+            notice_given: b.notice_given,
+            not_before: b.not_before,
+        };
+        policy::evaluate(&p.policy, &early, opts.now).map_err(|v| policy_refusal(&spec.path, v))?;
+    }
 
     let output = opts
         .output
@@ -177,16 +219,37 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
             created,
             expires,
             mtime,
+            notice_given: b.notice_given,
+            not_before: b.not_before,
         },
         layout: Layout {
             zstd_level: opts.level,
             payload_bytes,
             checksums_sha256: sha256(sums.as_bytes()),
         },
+        policy: governed.policy.as_ref().map(|p| p.reference()),
         artifacts,
         frames,
         files: entries,
     };
+    for (path, bytes) in &copies {
+        let listed = manifest
+            .files
+            .iter()
+            .find(|f| f.path == *path)
+            .map(|f| f.sha256);
+        if listed != Some(sha256(bytes)) {
+            return Err(Error::config(
+                &spec.path,
+                format!("`{path}` changed while it was being packed"),
+                "pack again",
+            ));
+        }
+    }
+    if let Some(p) = &governed.policy {
+        policy::evaluate(&p.policy, &facts(&manifest, &governed), opts.now)
+            .map_err(|v| policy_refusal(&spec.path, v))?;
+    }
     let manifest_text = manifest.to_canonical();
     debug_assert!(manifest.check_consistency().is_ok());
     let (sig_name, sig_text) = sign_manifest(
@@ -200,6 +263,7 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
     let frame = ManifestFrame {
         manifest: manifest_text.clone().into_bytes(),
         sums: sums.into_bytes(),
+        copies,
         signatures: vec![(sig_name, sig_text.into_bytes())],
         mtime,
     };
@@ -220,6 +284,33 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
         bundle_bytes,
         created_from,
     })
+}
+
+fn policy_refusal(spec: &Path, v: policy::Violation) -> Error {
+    Error::rejected(
+        spec,
+        Check::Policy,
+        format!("rule {}: {} (refusing to pack)", v.rule, v.detail),
+    )
+}
+
+/// Reads the policy and safeguard files to be copied into the manifest frame.
+fn read_governed(files: &[PackFile]) -> Result<Vec<(BundlePath, Vec<u8>)>> {
+    let mut copies = Vec::new();
+    for f in files.iter().filter(|f| is_governed(&f.entry.path)) {
+        if f.entry.size > MAX_COPY_BYTES {
+            return Err(Error::config(
+                &f.source,
+                format!("policy and safeguard files are limited to {MAX_COPY_BYTES} bytes"),
+                "keep policies and safeguard configs small; put data in a `data` artifact",
+            ));
+        }
+        copies.push((
+            f.entry.path.clone(),
+            std::fs::read(&f.source).ctx("read", &f.source)?,
+        ));
+    }
+    Ok(copies)
 }
 
 /// Writes the manifest frame and footer after `payload_bytes` of payload; returns the bundle size.
@@ -303,8 +394,19 @@ fn write_payload(
                     .read_exact(&mut buf)
                     .map_err(|e| unwrap_io(e, "read", out_path))?;
                 if !emitter.emit(buf) {
-                    break;
+                    return Ok(());
                 }
+            }
+            // The last file's content may end exactly where the last frame ends (size a multiple
+            // of 512, or empty): read on to the end of the stream so its digest is finalised.
+            let mut rest = [0u8; 1];
+            let n = stream
+                .read(&mut rest)
+                .map_err(|e| unwrap_io(e, "read", out_path))?;
+            if n != 0 {
+                return Err(Error::Environment(
+                    "the payload stream is longer than the frame plan".into(),
+                ));
             }
             Ok(())
         },

@@ -109,3 +109,45 @@ pub fn countersign(
         role,
     })
 }
+
+/// Signs a policy file as the `policy` role: writes a minisign signature over its exact bytes to
+/// `output` (default: beside it, `POLICY.minisig`). Returns the signature path.
+pub fn sign_policy(
+    policy_path: &Path,
+    key: &SigningKey,
+    now: u64,
+    output: Option<&Path>,
+) -> Result<PathBuf> {
+    let bytes = std::fs::read(policy_path).ctx("read", policy_path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Error::config(
+            policy_path,
+            "the policy is not UTF-8 text",
+            "save it as UTF-8 TOML",
+        )
+    })?;
+    let policy = crate::policy::Policy::parse(text)
+        .map_err(|e| Error::config(policy_path, e, "fix the policy before signing it"))?;
+    let comment = format!(
+        "airlock-policy/1 id={} version={} sha256={} signed={}",
+        policy.id,
+        policy.version,
+        crate::hashing::hex(&crate::hashing::sha256(&bytes)),
+        crate::timefmt::format_rfc3339(now)
+    );
+    let sig = minisign::sign(
+        Some(&key.public),
+        &key.secret,
+        std::io::Cursor::new(&bytes),
+        Some(&comment),
+        Some("airlock policy signature"),
+    )
+    .map_err(|e| Error::Environment(format!("signing failed: {e}")))?;
+    let out = output.map(Path::to_path_buf).unwrap_or_else(|| {
+        let mut p = policy_path.as_os_str().to_owned();
+        p.push(".minisig");
+        PathBuf::from(p)
+    });
+    std::fs::write(&out, sig.into_string()).ctx("write", &out)?;
+    Ok(out)
+}

@@ -159,6 +159,25 @@ pub fn sign_manifest(
     Ok((file_name(role, &key.id), sig.into_string()))
 }
 
+/// Checks that the fourth line, the global signature (over signature and trusted comment), is the
+/// base64 of exactly 64 bytes. minisign 0.10 decodes it to any length and `minisign::verify` then
+/// slices it as 64 bytes, panicking on a shorter one: a truncated line in an otherwise genuine
+/// signature file would crash airlock instead of being refused.
+fn check_global_signature(text: &str) -> Result<(), String> {
+    let line = text.lines().nth(3).unwrap_or("").trim();
+    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    if line.len() != 88
+        || !line.ends_with("==")
+        || !line.as_bytes()[..86].iter().all(|&b| base64(b))
+    {
+        return Err(format!(
+            "the global signature (line 4) is not 64 bytes of base64: `{}`",
+            line.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// A signature file that parsed and agrees with the manifest; not yet checked cryptographically.
 #[derive(Clone)]
 pub struct ParsedSignature {
@@ -186,6 +205,7 @@ impl ParsedSignature {
             .to_string();
         let signature = SignatureBox::from_string(&text)
             .map_err(|e| format!("{file_name}: not a minisign signature: {e}"))?;
+        check_global_signature(&text).map_err(|e| format!("{file_name}: {e}"))?;
         if !signature.is_prehashed() {
             return Err(format!(
                 "{file_name}: legacy (non-prehashed) minisign signatures are refused"

@@ -1,7 +1,7 @@
 //! The bundle spec (`SPEC.toml`) a release engineer keeps under version control: bundle identity,
 //! freshness and the artifacts to pack. Paths are relative to the spec file.
 use crate::bundle_path::check_label;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::manifest::Kind;
 use crate::timefmt::parse_rfc3339;
 use serde::Deserialize;
@@ -39,6 +39,10 @@ pub struct BundleSpec {
     pub expires: Option<u64>,
     /// Validity in days from `created` when `expires` is absent.
     pub valid_days: u64,
+    /// When advance notice of this deployment was given (sensitive targets).
+    pub notice_given: Option<u64>,
+    /// Earliest activation time on the receiving side.
+    pub not_before: Option<u64>,
 }
 
 /// One `[[artifact]]`.
@@ -70,6 +74,8 @@ struct RawBundle {
     created: Option<String>,
     expires: Option<String>,
     valid_days: Option<u64>,
+    notice_given: Option<String>,
+    not_before: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,7 +91,13 @@ const SPEC_HINT: &str = "see `airlock pack --help` and README.md for the spec sc
 impl Spec {
     /// Reads and validates a spec file.
     pub fn load(path: &Path) -> Result<Spec> {
-        let text = std::fs::read_to_string(path).ctx("read spec", path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(
+                path,
+                format!("cannot read the spec: {e}"),
+                "check the spec path and its permissions",
+            )
+        })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Spec::parse(&text, &dir)
             .map(|(bundle, artifacts)| Spec {
@@ -124,6 +136,8 @@ impl Spec {
             created: time("created", b.created)?,
             expires: time("expires", b.expires)?,
             valid_days: b.valid_days.unwrap_or(DEFAULT_VALID_DAYS),
+            notice_given: time("notice_given", b.notice_given)?,
+            not_before: time("not_before", b.not_before)?,
             name: b.name,
             version: b.version,
             sequence: b.sequence,

@@ -1,6 +1,6 @@
 //! The receiving side's `trust.toml`: its site name and, per role, pinned minisign public keys
 //! with a threshold of distinct keys; and the evaluation of a bundle's signatures against it.
-use crate::error::{Check, Error, IoContext, Result};
+use crate::error::{Check, Error, Result};
 use crate::keys::{parse_public_key, public_key_id};
 use crate::signature::{ParsedSignature, Role};
 use minisign::PublicKey;
@@ -58,7 +58,13 @@ const TRUST_HINT: &str =
 impl Trust {
     /// Reads and validates a trust file.
     pub fn load(path: &Path) -> Result<Trust> {
-        let text = std::fs::read_to_string(path).ctx("read trust file", path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(
+                path,
+                format!("cannot read the trust file: {e}"),
+                "check the --trust path and its permissions",
+            )
+        })?;
         Trust::parse(&text).map_err(|detail| Error::config(path, detail, TRUST_HINT))
     }
 
@@ -105,6 +111,12 @@ impl Trust {
             site: raw.site,
             roles,
         })
+    }
+
+    /// The roles whose signatures are on the bundle's manifest (release, transfer); the policy
+    /// role signs the policy document instead, see `enforce`.
+    pub fn bundle_roles(&self) -> impl Iterator<Item = (&Role, &RoleTrust)> {
+        self.roles.iter().filter(|(role, _)| **role != Role::Policy)
     }
 
     /// The roles that pin `key_id`.
@@ -186,7 +198,7 @@ pub fn evaluate(
             status,
         });
     }
-    for (role, rt) in &trust.roles {
+    for (role, rt) in trust.bundle_roles() {
         let have = counted.get(role).map_or(0, |s| s.len());
         if have < rt.threshold {
             let signers: Vec<String> = reports

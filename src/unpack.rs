@@ -3,13 +3,16 @@
 //! or, with `--replace`, an atomic exchange. The destination is either the complete verified tree
 //! or untouched. A lock beside the destination serialises concurrent runs; leftovers of a killed
 //! run are removed by the next one; a receipt beside the destination makes re-runs a no-op.
+use crate::enforce::gate_file;
+use crate::error::Check;
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::hex;
 use crate::manifest::{FileEntry, Manifest};
 use crate::pack::sync_dir;
 use crate::reader::OpenedBundle;
+use crate::state::StateDir;
 use crate::trust::Trust;
-use crate::verify::{CheckOutcome, VerifyReport, check_authenticity, stream_payload};
+use crate::verify::{CheckOutcome, VerifyReport, check_authenticity, report, stream_payload};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -25,6 +28,8 @@ pub struct UnpackOptions {
     pub threads: usize,
     /// Swap out an existing destination that holds another tree.
     pub replace: bool,
+    /// State directory: rollback check before, record after; `None` skips both.
+    pub state: Option<StateDir>,
 }
 
 /// What `unpack` did.
@@ -93,7 +98,7 @@ pub fn unpack(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport> {
-    let (signers, mut checks) = check_authenticity(bundle, trust, opts.now)?;
+    let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
     let m = &bundle.manifest;
     let b = beside(dest)?;
     let lock = fs::OpenOptions::new()
@@ -126,38 +131,38 @@ pub fn unpack(
         let staging = b
             .parent
             .join(format!("{}{}", b.staging_prefix, std::process::id()));
+        let allowed = &auth.policy.allowed_files;
         let result = extract(bundle, &staging, opts.threads)
+            .and_then(|()| {
+                for f in &m.files {
+                    gate_file(&bundle.path, &f.path, &f.path.under(&staging), allowed)?;
+                }
+                Ok(())
+            })
             .and_then(|()| install(&staging, dest, &b, &manifest_hex, outcome));
         if result.is_err() {
             let _ = fs::remove_dir_all(&staging);
         }
         result?;
-        checks.push(CheckOutcome {
-            check: "frame-digest",
+        auth.checks.push(CheckOutcome {
+            check: Check::FrameDigest.name(),
             detail: format!("{} frames match the manifest", m.frames.len()),
         });
-        checks.push(CheckOutcome {
-            check: "file-digest",
+        auth.checks.push(CheckOutcome {
+            check: Check::FileDigest.name(),
             detail: format!("{} files written and match size and sha256", m.files.len()),
         });
+        auth.checks.push(CheckOutcome {
+            check: Check::ContentGate.name(),
+            detail: format!("{} files passed the content gate", m.files.len()),
+        });
+    }
+    if let Some(state) = &opts.state {
+        state.record(&m.bundle.name, m.bundle.sequence, &manifest_hex)?;
     }
     drop(lock);
     Ok(UnpackReport {
-        verify: VerifyReport {
-            bundle: bundle.path.display().to_string(),
-            name: m.bundle.name.clone(),
-            version: m.bundle.version.clone(),
-            sequence: m.bundle.sequence,
-            target: m.bundle.target.clone(),
-            expires: crate::timefmt::format_rfc3339(m.bundle.expires),
-            manifest_sha256: manifest_hex,
-            signers,
-            checks,
-            frames: m.frames.len(),
-            files: m.files.len(),
-            bytes: m.files.iter().map(|f| f.size).sum(),
-            deep: true,
-        },
+        verify: report(bundle, auth, true),
         dest: dest.display().to_string(),
         outcome,
     })

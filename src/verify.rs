@@ -1,12 +1,14 @@
 //! `airlock verify`: signatures against the trust file (thresholds of distinct keys), target
 //! against the site, expiry, then every payload frame's sha256 — in parallel, before any byte
 //! reaches the decoder. `--deep` also decompresses and checks every file, writing nothing.
+use crate::enforce::{PolicyOutcome, enforce};
 use crate::error::{Check, Error, IoContext, Result};
 use crate::hashing::hex;
 use crate::manifest::FileEntry;
 use crate::payload::{FrameChain, open_frame, read_frames, verify_frame_digest, walk_payload};
 use crate::pipeline;
 use crate::reader::OpenedBundle;
+use crate::state::StateDir;
 use crate::timefmt::format_rfc3339;
 use crate::trust::{SignerReport, Trust, evaluate};
 use std::io::{Seek, SeekFrom, Write};
@@ -19,6 +21,8 @@ pub struct VerifyOptions {
     pub deep: bool,
     /// Worker threads.
     pub threads: usize,
+    /// State directory for the rollback check; `None` skips it.
+    pub state: Option<StateDir>,
 }
 
 /// One check and its outcome, for reports and audit logs.
@@ -51,6 +55,8 @@ pub struct VerifyReport {
     pub signers: Vec<SignerReport>,
     /// Every check that passed.
     pub checks: Vec<CheckOutcome>,
+    /// The policy's signatures and the rules that held.
+    pub policy: PolicyOutcome,
     /// Payload frames checked.
     pub frames: usize,
     /// Files listed (and with `--deep`, checked).
@@ -61,19 +67,31 @@ pub struct VerifyReport {
     pub deep: bool,
 }
 
-/// Signatures, thresholds, target and expiry: everything decided from the manifest frame alone.
+/// What the manifest frame alone established.
+#[derive(Debug)]
+pub struct Authenticity {
+    /// Every signature and how it was judged.
+    pub signers: Vec<SignerReport>,
+    /// Every check that passed.
+    pub checks: Vec<CheckOutcome>,
+    /// The policy's signatures and the rules that held.
+    pub policy: PolicyOutcome,
+}
+
+/// Signatures, thresholds, target, expiry, rollback (when a state directory is given) and the
+/// policy: everything decided from the manifest frame alone.
 pub fn check_authenticity(
     bundle: &OpenedBundle,
     trust: &Trust,
     now: u64,
-) -> Result<(Vec<SignerReport>, Vec<CheckOutcome>)> {
+    state: Option<&StateDir>,
+) -> Result<Authenticity> {
     let path = &bundle.path;
     let signers = evaluate(path, trust, &bundle.signatures, &bundle.frame.manifest)?;
     let mut checks = vec![CheckOutcome {
         check: Check::Threshold.name(),
         detail: trust
-            .roles
-            .iter()
+            .bundle_roles()
             .map(|(role, rt)| {
                 let n = signers
                     .iter()
@@ -114,7 +132,60 @@ pub fn check_authenticity(
         check: Check::Expiry.name(),
         detail: format!("valid until {}", format_rfc3339(b.expires)),
     });
-    Ok((signers, checks))
+    if let Some(state) = state {
+        let installed =
+            state.check_rollback(path, &b.name, b.sequence, &hex(&bundle.manifest_sha256))?;
+        checks.push(CheckOutcome {
+            check: Check::Rollback.name(),
+            detail: match installed {
+                None => format!(
+                    "no earlier `{}` installed (state {})",
+                    b.name,
+                    state.path.display()
+                ),
+                Some(i) => format!("sequence {} against installed {}", b.sequence, i.sequence),
+            },
+        });
+    }
+    let policy = enforce(path, &bundle.manifest, &bundle.governed, trust, now)?;
+    checks.push(CheckOutcome {
+        check: Check::Policy.name(),
+        detail: match (&policy.policy, policy.enforced) {
+            (Some((id, v)), true) => {
+                format!("policy {id} v{v}: {} rules held", policy.decisions.len())
+            }
+            (Some((id, v)), false) => format!(
+                "policy {id} v{v} carried but not enforced: the trust file pins no policy keys"
+            ),
+            (None, _) => "no policy carried; the trust file requires none".to_string(),
+        },
+    });
+    Ok(Authenticity {
+        signers,
+        checks,
+        policy,
+    })
+}
+
+/// The report for a bundle that passed `auth` and, with `deep`, the file checks.
+pub fn report(bundle: &OpenedBundle, auth: Authenticity, deep: bool) -> VerifyReport {
+    let m = &bundle.manifest;
+    VerifyReport {
+        bundle: bundle.path.display().to_string(),
+        name: m.bundle.name.clone(),
+        version: m.bundle.version.clone(),
+        sequence: m.bundle.sequence,
+        target: m.bundle.target.clone(),
+        expires: format_rfc3339(m.bundle.expires),
+        manifest_sha256: hex(&bundle.manifest_sha256),
+        signers: auth.signers,
+        checks: auth.checks,
+        policy: auth.policy,
+        frames: m.frames.len(),
+        files: m.files.len(),
+        bytes: m.files.iter().map(|f| f.size).sum(),
+        deep,
+    }
 }
 
 /// Hashes every payload frame against the manifest, in parallel.
@@ -187,38 +258,22 @@ pub fn stream_payload<W: Write>(
 
 /// Verifies a bundle against a trust file.
 pub fn verify(bundle: &OpenedBundle, trust: &Trust, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let (signers, mut checks) = check_authenticity(bundle, trust, opts.now)?;
+    let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
     let m = &bundle.manifest;
     if opts.deep {
         stream_payload(bundle, opts.threads, |_| Ok(std::io::sink()), |_, _| Ok(()))?;
-        checks.push(CheckOutcome {
-            check: Check::FrameDigest.name(),
-            detail: format!("{} frames match the manifest", m.frames.len()),
-        });
-        checks.push(CheckOutcome {
+    } else {
+        verify_frames(bundle, opts.threads)?;
+    }
+    auth.checks.push(CheckOutcome {
+        check: Check::FrameDigest.name(),
+        detail: format!("{} frames match the manifest", m.frames.len()),
+    });
+    if opts.deep {
+        auth.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
             detail: format!("{} files match size and sha256", m.files.len()),
         });
-    } else {
-        verify_frames(bundle, opts.threads)?;
-        checks.push(CheckOutcome {
-            check: Check::FrameDigest.name(),
-            detail: format!("{} frames match the manifest", m.frames.len()),
-        });
     }
-    Ok(VerifyReport {
-        bundle: bundle.path.display().to_string(),
-        name: m.bundle.name.clone(),
-        version: m.bundle.version.clone(),
-        sequence: m.bundle.sequence,
-        target: m.bundle.target.clone(),
-        expires: format_rfc3339(m.bundle.expires),
-        manifest_sha256: hex(&bundle.manifest_sha256),
-        signers,
-        checks,
-        frames: m.frames.len(),
-        files: m.files.len(),
-        bytes: m.files.iter().map(|f| f.size).sum(),
-        deep: opts.deep,
-    })
+    Ok(report(bundle, auth, opts.deep))
 }

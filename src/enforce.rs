@@ -1,0 +1,316 @@
+//! Applying the policy to a bundle: loading the policy and safeguard files a bundle carries
+//! (from the sources at pack time, from the manifest frame's copies on the receiving side),
+//! counting the policy role's signatures, evaluating the rules, and running the content gate.
+use crate::bundle_path::BundlePath;
+use crate::error::{Check, Error, Result};
+use crate::gate;
+use crate::hashing::sha256;
+use crate::keys::key_id;
+use crate::manifest::{Kind, Manifest, PolicyRef};
+use crate::policy::{self, BundleFacts, Decision, POLICY_FILE, Policy};
+use crate::safeguards::Safeguard;
+use crate::signature::Role;
+use crate::trust::Trust;
+use minisign::SignatureBox;
+use std::io::Cursor;
+use std::path::Path;
+
+/// True for the payload files whose content governs the bundle (copied into the manifest frame).
+pub fn is_governed(path: &BundlePath) -> bool {
+    path.is_below(Kind::Policy.as_str()) || path.is_below(Kind::Safeguard.as_str())
+}
+
+/// The policy a bundle carries.
+#[derive(Debug, Clone)]
+pub struct CarriedPolicy {
+    /// Parsed policy.
+    pub policy: Policy,
+    /// Bundle path of `policy.toml`.
+    pub path: BundlePath,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Detached signatures over it: (bundle path, bytes).
+    pub signatures: Vec<(BundlePath, Vec<u8>)>,
+}
+
+impl CarriedPolicy {
+    /// The manifest's `[policy]` section for this policy.
+    pub fn reference(&self) -> PolicyRef {
+        PolicyRef {
+            id: self.policy.id.clone(),
+            version: self.policy.version,
+            expires: self.policy.expires,
+            path: self.path.clone(),
+            sha256: sha256(&self.bytes),
+        }
+    }
+}
+
+/// Policy and safeguards carried by a bundle.
+#[derive(Debug, Clone, Default)]
+pub struct Governed {
+    /// The policy, if any.
+    pub policy: Option<CarriedPolicy>,
+    /// Safeguard configs: (bundle path, parsed).
+    pub safeguards: Vec<(String, Safeguard)>,
+}
+
+/// Parses the governed files (policy and safeguard artifacts) of a bundle.
+pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Governed, String> {
+    let mut governed = Governed::default();
+    let mut signatures = Vec::new();
+    for (path, bytes) in files {
+        let mut parts = path.as_str().splitn(3, '/');
+        let (kind, artifact, rest) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let text = || std::str::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8 text"));
+        if kind == Kind::Safeguard.as_str() {
+            if !rest.ends_with(".toml") {
+                return Err(format!(
+                    "`{path}`: safeguard artifacts hold only .toml configs"
+                ));
+            }
+            governed
+                .safeguards
+                .push((path.to_string(), Safeguard::parse(path.as_str(), text()?)?));
+        } else if rest == POLICY_FILE {
+            if let Some(other) = &governed.policy {
+                return Err(format!(
+                    "the bundle carries two policies: `{}` and `{path}`",
+                    other.path
+                ));
+            }
+            let policy = Policy::parse(text()?).map_err(|e| format!("`{path}`: {e}"))?;
+            governed.policy = Some(CarriedPolicy {
+                policy,
+                path: path.clone(),
+                bytes: bytes.clone(),
+                signatures: Vec::new(),
+            });
+        } else if rest.ends_with(".minisig") && !rest.contains('/') {
+            signatures.push((artifact.to_string(), path.clone(), bytes.clone()));
+        } else {
+            return Err(format!(
+                "`{path}`: a policy artifact holds only {POLICY_FILE} and *.minisig signatures over it"
+            ));
+        }
+    }
+    if let Some(p) = &mut governed.policy {
+        let artifact = p.path.as_str().split('/').nth(1).unwrap_or("").to_string();
+        for (a, path, bytes) in signatures {
+            if a != artifact {
+                return Err(format!(
+                    "`{path}` is a policy signature outside the policy artifact"
+                ));
+            }
+            p.signatures.push((path, bytes));
+        }
+    } else if let Some((_, path, _)) = signatures.first() {
+        return Err(format!(
+            "`{path}`: policy signature without a {POLICY_FILE}"
+        ));
+    }
+    Ok(governed)
+}
+
+/// The facts the policy is evaluated on.
+pub fn facts<'a>(manifest: &'a Manifest, governed: &Governed) -> BundleFacts<'a> {
+    BundleFacts {
+        target: &manifest.bundle.target,
+        models: manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == Kind::Model)
+            .map(|a| (a.name.as_str(), a.tree_digest))
+            .collect(),
+        safeguards: governed.safeguards.clone(),
+        notice_given: manifest.bundle.notice_given,
+        not_before: manifest.bundle.not_before,
+    }
+}
+
+/// One policy signature as judged against the trust file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicySigner {
+    /// Signature file (bundle path).
+    pub file: String,
+    /// Key id.
+    pub key_id: String,
+    /// Whether it counts toward the policy threshold.
+    pub counted: bool,
+    /// Why.
+    pub status: String,
+}
+
+/// What the receiving side concluded about the policy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyOutcome {
+    /// Whether the trust file pins policy keys, so the policy was enforced.
+    pub enforced: bool,
+    /// Policy id and version, if the bundle carries one.
+    pub policy: Option<(String, u64)>,
+    /// Policy signatures.
+    pub signers: Vec<PolicySigner>,
+    /// Rules that held.
+    pub decisions: Vec<Decision>,
+    /// Paths the (enforced) policy exempts from the content gate.
+    pub allowed_files: Vec<String>,
+}
+
+fn count_policy_signers(
+    bundle: &Path,
+    trust: &Trust,
+    carried: &CarriedPolicy,
+) -> Result<Vec<PolicySigner>> {
+    let keys = trust.roles.get(&Role::Policy).map(|r| &r.keys);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (path, bytes) in &carried.signatures {
+        let reject = |d: String| {
+            Error::rejected(
+                bundle,
+                Check::Signature,
+                format!("policy signature `{path}`: {d}"),
+            )
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| reject("not UTF-8".into()))?;
+        let sig = SignatureBox::from_string(text)
+            .map_err(|e| reject(format!("not a minisign signature: {e}")))?;
+        if !sig.is_prehashed() {
+            return Err(reject(
+                "legacy (non-prehashed) signatures are refused".into(),
+            ));
+        }
+        let id = key_id(sig.keynum());
+        let (counted, status) = match keys.and_then(|k| k.get(&id)) {
+            None if trust.roles_of(&id).is_empty() => {
+                (false, "key not in the trust file: not counted".to_string())
+            }
+            None => (
+                false,
+                "key is not trusted for the policy role: not counted".to_string(),
+            ),
+            Some(key) => {
+                minisign::verify(key, &sig, Cursor::new(&carried.bytes), true, false, false)
+                    .map_err(|e| reject(e.to_string()))?;
+                let fresh = seen.insert(id.clone());
+                (
+                    fresh,
+                    if fresh {
+                        "valid".into()
+                    } else {
+                        "valid, same key already counted".into()
+                    },
+                )
+            }
+        };
+        out.push(PolicySigner {
+            file: path.to_string(),
+            key_id: id,
+            counted,
+            status,
+        });
+    }
+    Ok(out)
+}
+
+/// Enforces the policy on the receiving side: the trust file's policy threshold, then every rule,
+/// then `not_before`. With no policy keys pinned, the policy is reported but not enforced.
+pub fn enforce(
+    bundle: &Path,
+    manifest: &Manifest,
+    governed: &Governed,
+    trust: &Trust,
+    now: u64,
+) -> Result<PolicyOutcome> {
+    let reject = |v: policy::Violation| {
+        Error::rejected(
+            bundle,
+            Check::Policy,
+            format!("rule {}: {}", v.rule, v.detail),
+        )
+    };
+    let threshold = trust.roles.get(&Role::Policy).map_or(0, |r| r.threshold);
+    let mut outcome = PolicyOutcome {
+        enforced: threshold > 0,
+        policy: governed
+            .policy
+            .as_ref()
+            .map(|p| (p.policy.id.clone(), p.policy.version)),
+        signers: Vec::new(),
+        decisions: Vec::new(),
+        allowed_files: Vec::new(),
+    };
+    if threshold > 0 {
+        let Some(carried) = &governed.policy else {
+            return Err(Error::rejected(
+                bundle,
+                Check::Policy,
+                "rule policy-present: the trust file pins policy keys, but the bundle carries no policy",
+            ));
+        };
+        outcome.signers = count_policy_signers(bundle, trust, carried)?;
+        let have = outcome.signers.iter().filter(|s| s.counted).count();
+        if have < threshold {
+            return Err(Error::rejected(
+                bundle,
+                Check::Threshold,
+                format!(
+                    "role policy needs {threshold} distinct trusted signature(s) on {}, found {have} ({})",
+                    carried.path,
+                    if outcome.signers.is_empty() {
+                        "no signatures".to_string()
+                    } else {
+                        outcome
+                            .signers
+                            .iter()
+                            .map(|s| format!("{}: {}", s.key_id, s.status))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            ));
+        }
+        outcome.decisions =
+            policy::evaluate(&carried.policy, &facts(manifest, governed), now).map_err(reject)?;
+        outcome.allowed_files = carried
+            .policy
+            .allowed_files
+            .iter()
+            .map(|a| a.path.clone())
+            .collect();
+    }
+    policy::check_not_before(manifest.bundle.not_before, now).map_err(reject)?;
+    Ok(outcome)
+}
+
+/// Runs the content gate on one file unless `allowed` exempts its path.
+pub fn gate_file(
+    bundle: &Path,
+    path: &BundlePath,
+    local: &Path,
+    allowed: &[String],
+) -> Result<Option<gate::Finding>> {
+    if allowed.iter().any(|a| a == path.as_str()) {
+        return Ok(None);
+    }
+    let mut file = std::fs::File::open(local).map_err(|e| Error::io("open", local, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("read", local, e))?
+        .len();
+    match gate::judge(path.as_str(), &mut file, size).map_err(|e| Error::io("read", local, e))? {
+        None => Ok(None),
+        Some(f) => Err(Error::rejected(
+            bundle,
+            Check::ContentGate,
+            format!(
+                "`{path}` is refused as {}: {} (a policy may exempt this exact path with [[allowed_file]])",
+                f.class, f.detail
+            ),
+        )),
+    }
+}

@@ -1,0 +1,140 @@
+//! The receiving side's state directory: the highest sequence installed per bundle name, for
+//! rollback protection. One small TOML file per name, replaced atomically under a lock.
+use crate::error::{Check, Error, IoContext, Result};
+use crate::timefmt::now_unix;
+use serde::Deserialize;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Default state directory when neither `--state` nor `AIRLOCK_STATE_DIR` is given.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/airlock";
+
+/// The last installed release of a bundle name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Installed {
+    /// Sequence.
+    pub sequence: u64,
+    /// Manifest sha256 (hex).
+    pub manifest_sha256: String,
+    /// When it was recorded (unix seconds).
+    pub recorded: u64,
+}
+
+/// A state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+impl StateDir {
+    /// The state directory from a flag, else `AIRLOCK_STATE_DIR`, else the default.
+    pub fn resolve(flag: Option<&Path>) -> StateDir {
+        let path = flag
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("AIRLOCK_STATE_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        StateDir { path }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(format!("{name}.toml"))
+    }
+
+    /// The last installed release of `name`, if any.
+    pub fn installed(&self, name: &str) -> Result<Option<Installed>> {
+        let file = self.file(name);
+        match fs::read_to_string(&file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("read state file", &file, e)),
+            Ok(text) => toml::from_str(&text).map(Some).map_err(|e| {
+                Error::config(&file, format!("corrupt state file: {e}"), "restore it from backup; deleting it disables rollback protection for this name")
+            }),
+        }
+    }
+
+    /// Refuses `sequence` unless it is above the last installed one, or the identical manifest.
+    pub fn check_rollback(
+        &self,
+        bundle: &Path,
+        name: &str,
+        sequence: u64,
+        manifest_hex: &str,
+    ) -> Result<Option<Installed>> {
+        let installed = self.installed(name)?;
+        if let Some(i) = &installed
+            && sequence <= i.sequence
+            && i.manifest_sha256 != manifest_hex
+        {
+            return Err(Error::rejected(
+                bundle,
+                Check::Rollback,
+                format!(
+                    "`{name}` sequence {sequence} is not above sequence {} already installed (state {})",
+                    i.sequence,
+                    self.file(name).display()
+                ),
+            ));
+        }
+        Ok(installed)
+    }
+
+    /// Records an installed release, raising the stored sequence only.
+    pub fn record(&self, name: &str, sequence: u64, manifest_hex: &str) -> Result<()> {
+        fs::create_dir_all(&self.path).ctx("create state directory", &self.path)?;
+        let lock_path = self.path.join(".lock");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .ctx("create", &lock_path)?;
+        lock.lock().ctx("lock", &lock_path)?;
+        if self.installed(name)?.is_some_and(|i| i.sequence > sequence) {
+            return Ok(());
+        }
+        let file = self.file(name);
+        let tmp = self.path.join(format!(".{name}.toml.new"));
+        let text = format!(
+            "sequence = {sequence}\nmanifest_sha256 = \"{manifest_hex}\"\nrecorded = {}\n",
+            now_unix()
+        );
+        fs::write(&tmp, text).ctx("write", &tmp)?;
+        fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .ctx("sync", &tmp)?;
+        fs::rename(&tmp, &file).ctx("replace", &file)?;
+        crate::pack::sync_dir(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir {
+            path: dir.path().join("state"),
+        };
+        let b = Path::new("b");
+        assert_eq!(s.check_rollback(b, "m", 1, "aa").unwrap(), None);
+        s.record("m", 2, "bb").unwrap();
+        assert!(
+            s.check_rollback(b, "m", 2, "bb").is_ok(),
+            "identical bundle again"
+        );
+        let err = s.check_rollback(b, "m", 2, "cc").unwrap_err();
+        assert_eq!(err.check(), Some(Check::Rollback));
+        assert!(s.check_rollback(b, "m", 1, "aa").is_err());
+        assert!(s.check_rollback(b, "m", 3, "dd").is_ok());
+        s.record("m", 1, "aa").unwrap();
+        assert_eq!(
+            s.installed("m").unwrap().unwrap().sequence,
+            2,
+            "never lowered"
+        );
+    }
+}
