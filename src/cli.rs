@@ -375,41 +375,47 @@ pub struct DemoArgs {
 }
 
 const VOLUME_HELP: &str = "\
-Volumes come from `airlock pack SPEC --max-volume-size SIZE` and are named NAME-VERSION.airlock.tar.zst.001,
-.002, ... Each ends with a volume footer (number, count, frame range) and carries a copy of the signed
-manifest frame, so `airlock verify VOLUME --trust T` checks one volume alone.
+Volumes come from `airlock pack SPEC --max-volume-size SIZE` and are named
+NAME-VERSION.airlock.tar.zst.001, .002, ... Each ends with a volume footer (number, count,
+frame range) and carries a copy of the signed manifest frame, so `airlock verify VOLUME
+--trust T` checks one volume alone.
 
-join refuses, with exit 1 and the volume named: a missing volume, a duplicate (two files with the same
-number), a foreign volume (another bundle's manifest), volumes of different cuts, and any frame whose
-sha256 differs from the signed manifest. It checks integrity, not trust: verify the result (or the
-volumes) with a trust file. Given only the .001 volume, the others are found by number beside it.
+join refuses, with exit 1 and the volume named: a missing volume, a duplicate (two files
+with the same number), a foreign volume (another bundle's manifest), volumes of different
+cuts, and any frame whose sha256 differs from the signed manifest. It checks integrity, not
+trust: verify the result (or the volumes) with a trust file. Given only the .001 volume, the
+others are found by number beside it.
 
-Stock tools: `cat NAME.airlock.tar.zst.0* | zstd -d | tar -x` also extracts the release (the manifest
-copies in all but the last volume are zstd skippable frames).
+Stock tools: `cat NAME.airlock.tar.zst.0* | zstd -d | tar -x` also extracts the release (the
+manifest copies in all but the last volume are zstd skippable frames).
 
-Exit codes: 0 ok, 1 rejected (missing, duplicate, foreign or corrupted volume), 2 usage, 3 I/O.";
+Exit codes: 0 ok, 1 rejected (missing, duplicate, foreign or corrupted volume), 2 usage, 3
+I/O.";
 
 const DELTA_HELP: &str = "\
-A delta comes from `airlock pack SPEC --base OLD_BUNDLE`: the new version's full signed manifest plus
-only the payload frames OLD_BUNDLE lacks, and OLD_BUNDLE's manifest sha256.
+A delta comes from `airlock pack SPEC --base OLD_BUNDLE`: the new version's full signed
+manifest plus only the payload frames OLD_BUNDLE lacks, and OLD_BUNDLE's manifest sha256.
 
-patch refuses, with exit 1: a base whose manifest sha256 differs from the one the delta records, a delta
-frame or base frame whose sha256 differs from its signed manifest (all of the base's frames are checked).
-NEW is written to a temporary file beside it and renamed into place; its manifest frame and payload
-frames are exactly those of a full pack of the new spec, signatures included. patch needs no trust
-file: verify NEW (or `airlock unpack DELTA --base OLD_BUNDLE`, which checks both against the trust file).
+patch refuses, with exit 1: a base whose manifest sha256 differs from the one the delta
+records, a delta frame or base frame whose sha256 differs from its signed manifest (all of
+the base's frames are checked). NEW is written to a temporary file beside it and renamed
+into place; its manifest frame and payload frames are exactly those of a full pack of the
+new spec, signatures included. patch needs no trust file: verify NEW (or `airlock unpack
+DELTA --base OLD_BUNDLE`, which checks both against the trust file).
 
 Exit codes: 0 ok, 1 rejected, 2 usage (e.g. DELTA is not a delta), 3 I/O.";
 
 const DIFF_HELP: &str = "\
-OLD and NEW may each be a bundle, one volume of a split bundle, or a delta: only the signed manifest
-frame is read (nothing is extracted, verified or trusted). Reported: changed [bundle], [layout] and
-[policy] fields (version, sequence, target, created, expires, notice, policy id/version/digest...),
-artifacts added, removed or changed by tree digest (model, safeguard, policy, data), files added,
-removed or changed (size, mode, sha256), signers added or removed (by role and key id), and how many
-of NEW's payload frames OLD lacks (what `pack --base OLD` would carry across).
+OLD and NEW may each be a bundle, one volume of a split bundle, or a delta: only the signed
+manifest frame is read (nothing is extracted, verified or trusted). Reported: changed
+[bundle], [layout] and [policy] fields (version, sequence, target, created, expires, notice,
+policy id/version/digest...), artifacts added, removed or changed by tree digest (model,
+safeguard, policy, data), files added, removed or changed (size, mode, sha256), signers
+added or removed (by role and key id), and how many of NEW's payload frames OLD lacks (what
+`pack --base OLD` would carry across).
 
-Exit codes: 0 compared (whether or not they differ), 1 a file is not a valid bundle, 2 usage, 3 I/O.";
+Exit codes: 0 compared (whether or not they differ), 1 a file is not a valid bundle, 2
+usage, 3 I/O.";
 
 /// `airlock join`.
 #[derive(Debug, Args)]

@@ -328,7 +328,7 @@ pub fn default_delta_name(name: &str, version: &str, base_version: &str) -> Stri
 /// beside the output (so its manifest and frames are exactly a full pack's), then writes the delta
 /// against `base_path` and removes the temporary bundle.
 pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<DeltaReport> {
-    let base = reader::open(base_path)?;
+    let base = open_base(base_path)?;
     let output = opts.output.clone().unwrap_or_else(|| {
         PathBuf::from(default_delta_name(
             &spec.bundle.name,
@@ -356,13 +356,8 @@ pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<De
         .iter()
         .map(|&i| new.manifest.frames[i].compressed_size)
         .sum();
-    let note = (new.manifest.bundle.mtime != base.manifest.bundle.mtime
-        && carried.len() == new.manifest.frames.len())
-    .then(|| {
-        format!(
-            "no frame is shared with the base: its entries have mtime {} and the new bundle's {} (SOURCE_DATE_EPOCH differs), so every tar header differs; pack both with the same SOURCE_DATE_EPOCH for a small delta",
-            base.manifest.bundle.mtime, new.manifest.bundle.mtime
-        )
+    let note = (carried.len() == new.manifest.frames.len()).then(|| {
+        "no frame is shared with the base: every file of 1 MiB or more changed, and the small files' frames differ (content, neighbours or SOURCE_DATE_EPOCH)".to_string()
     });
     Ok(DeltaReport {
         output,
@@ -574,6 +569,24 @@ pub fn rebuild(
     })
 }
 
+/// Opens the base bundle of a delta: a full single-file bundle, or an explanation of what it is
+/// instead.
+pub fn open_base(path: &Path) -> Result<OpenedBundle> {
+    match crate::volume::sniff(path)? {
+        crate::volume::Container::Bundle => reader::open(path),
+        crate::volume::Container::Volume => Err(Error::config(
+            path,
+            "is a volume, not a full bundle: a delta's base must be the single-file bundle",
+            "join the base's volumes first (`airlock join VOLUMES -o OLD_BUNDLE`)",
+        )),
+        crate::volume::Container::Delta => Err(Error::config(
+            path,
+            "is a delta, not a full bundle: a delta's base must be the single-file bundle",
+            "rebuild that bundle first (`airlock patch`)",
+        )),
+    }
+}
+
 /// Opens `path` as a delta, or explains what it is instead.
 pub fn open_delta_arg(path: &Path) -> Result<OpenedDelta> {
     match crate::volume::sniff(path)? {
@@ -624,7 +637,7 @@ pub fn patch(
     threads: usize,
 ) -> Result<PatchReport> {
     let delta = open_delta_arg(delta_path)?;
-    let base = reader::open(base_path)?;
+    let base = open_base(base_path)?;
     check_base(&delta, &base)?;
     let m = &delta.bundle.manifest;
     let output = output.map(Path::to_path_buf).unwrap_or_else(|| {
@@ -673,7 +686,7 @@ pub fn unpack_delta(
 ) -> Result<UnpackReport> {
     let delta = open_delta_arg(delta_path)?;
     check_authenticity(&delta.bundle, trust, opts.now, opts.state.as_ref())?;
-    let base = reader::open(base_path)?;
+    let base = open_base(base_path)?;
     check_base(&delta, &base)?;
     evaluate(&base.path, trust, &base.signatures, &base.frame.manifest)?;
     let temp = temp_beside(dest)?;

@@ -92,9 +92,10 @@ pub fn padding(size: u64) -> u64 {
     (BLOCK - size % BLOCK) % BLOCK
 }
 
-/// Length of one tar entry: header, content, padding.
+/// Length of one tar entry: header, content, padding (saturating: a hostile manifest may declare
+/// any `u64` size).
 pub fn entry_len(size: u64) -> u64 {
-    BLOCK + size + padding(size)
+    BLOCK.saturating_add(size).saturating_add(padding(size))
 }
 
 /// A frame as a range of the uncompressed payload tar stream.
@@ -107,27 +108,43 @@ pub struct FrameSpan {
 }
 
 /// Applies the frame rule of `docs/format.md` 1.3 to the file sizes, in manifest order.
+///
+/// The sizes may come from an unauthenticated manifest, so the plan is bounded: it stops after
+/// [`MAX_ENTRIES`]` + 1` frames (a plan that long is refused by every reader anyway, and a packer
+/// following it finds its stream longer than the plan), and arithmetic saturates. Without the
+/// bound a single declared size of 2^60 bytes would make the plan 2^36 frames long.
 pub fn plan_frames(sizes: impl IntoIterator<Item = u64>) -> Vec<FrameSpan> {
+    const LIMIT: usize = MAX_ENTRIES + 1;
     let mut frames = Vec::new();
     let mut current = FrameSpan { start: 0, len: 0 };
     let mut offset = 0u64;
     for size in sizes {
+        if frames.len() >= LIMIT {
+            frames.truncate(LIMIT);
+            return frames;
+        }
         let len = entry_len(size);
         if size >= LARGE_FILE {
             if current.len > 0 {
                 frames.push(current);
             }
-            let mut cut = 0;
-            while cut < len {
+            // The header gets a frame of its own, so the content frames of an unchanged file are
+            // identical whatever its path or mtime: delta bundles reuse them across releases.
+            frames.push(FrameSpan {
+                start: offset,
+                len: BLOCK,
+            });
+            let mut cut = BLOCK;
+            while cut < len && frames.len() < LIMIT {
                 let piece = (len - cut).min(FRAME_SIZE);
                 frames.push(FrameSpan {
-                    start: offset + cut,
+                    start: offset.saturating_add(cut),
                     len: piece,
                 });
                 cut += piece;
             }
             current = FrameSpan {
-                start: offset + len,
+                start: offset.saturating_add(len),
                 len: 0,
             };
         } else {
@@ -140,11 +157,12 @@ pub fn plan_frames(sizes: impl IntoIterator<Item = u64>) -> Vec<FrameSpan> {
             }
             current.len += len;
         }
-        offset += len;
+        offset = offset.saturating_add(len);
     }
     if current.len > 0 {
         frames.push(current);
     }
+    frames.truncate(LIMIT);
     frames
 }
 
@@ -317,11 +335,24 @@ mod tests {
                 len: 2 * e_small
             }
         );
-        assert_eq!(frames[1].len, FRAME_SIZE);
-        assert_eq!(frames[2].len, FRAME_SIZE);
-        assert_eq!(frames[3].len, e_large - 2 * FRAME_SIZE);
         assert_eq!(
-            frames[4],
+            frames[1],
+            FrameSpan {
+                start: 2 * e_small,
+                len: BLOCK
+            }
+        );
+        assert_eq!(
+            frames[2],
+            FrameSpan {
+                start: 2 * e_small + BLOCK,
+                len: FRAME_SIZE
+            }
+        );
+        assert_eq!(frames[3].len, FRAME_SIZE);
+        assert_eq!(frames[4].len, e_large - BLOCK - 2 * FRAME_SIZE);
+        assert_eq!(
+            frames[5],
             FrameSpan {
                 start: 2 * e_small + e_large,
                 len: e_small
@@ -329,6 +360,18 @@ mod tests {
         );
         let total: u64 = frames.iter().map(|f| f.len).sum();
         assert_eq!(total, 3 * e_small + e_large);
+    }
+
+    #[test]
+    fn an_unchanged_large_file_has_the_same_content_frames_under_another_name() {
+        // Same content length after different small files: content frames have equal lengths
+        // and start right after a header frame of their own.
+        let a = plan_frames([5 << 20]);
+        let b = plan_frames([1000, 3000, 5 << 20]);
+        assert_eq!(a.len() + 1, b.len());
+        let lens = |f: &[FrameSpan]| f.iter().map(|s| s.len).collect::<Vec<_>>();
+        assert_eq!(lens(&a), lens(&b[1..]));
+        assert_eq!(a[0].len, BLOCK);
     }
 
     #[test]
@@ -347,6 +390,15 @@ mod tests {
         assert_eq!(h, canonical_header(&p, 10, Mode::Regular, 0));
         let other = canonical_header(&p, 11, Mode::Regular, 0);
         assert!(describe_header_difference(&other, &h).contains("`size`"));
+    }
+
+    #[test]
+    fn hostile_sizes_give_a_bounded_plan() {
+        let plan = plan_frames([u64::MAX, 5, u64::MAX]);
+        assert_eq!(plan.len(), MAX_ENTRIES + 1);
+        assert_eq!(entry_len(u64::MAX), u64::MAX);
+        let plan = plan_frames([1 << 60]);
+        assert_eq!(plan.len(), MAX_ENTRIES + 1);
     }
 
     #[test]

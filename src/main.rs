@@ -12,10 +12,20 @@ use airlock::{
 use clap::Parser;
 use cli::{CheckArgs, Cli, Command};
 use serde::Serialize;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let quiet = match &cli.command {
+        Command::Pack(a) => a.quiet || a.json,
+        Command::Verify(a) => a.check.quiet || a.check.json,
+        Command::Unpack(a) => a.check.quiet || a.check.json,
+        _ => true,
+    };
+    if !quiet && std::io::stderr().is_terminal() {
+        airlock::progress::enable();
+    }
     let json = match &cli.command {
         Command::Keygen(a) => a.json,
         Command::Pack(a) => a.json,
@@ -466,15 +476,27 @@ fn verify_logistics(
     if kind == Container::Bundle {
         return Ok(false);
     }
-    let log = |outcome: Result<&verify::VerifyReport, &Error>| match &a.check.audit_log {
-        Some(log) => audit::append(log, audit::record("verify", &a.bundle, None, outcome, now)),
-        None => Ok(()),
+    let log = |opened: Option<&reader::OpenedBundle>,
+               outcome: Result<&verify::VerifyReport, &Error>| {
+        match &a.check.audit_log {
+            Some(log) => audit::append(
+                log,
+                audit::record("verify", &a.bundle, opened, outcome, now),
+            ),
+            None => Ok(()),
+        }
     };
     let (text, value) = match kind {
         Container::Volume => {
-            let r = airlock::volume::open_volume(&a.bundle)
-                .and_then(|v| airlock::volume::verify_volume(&v, trust, opts));
-            log(r.as_ref().map(|r| &r.verify))?;
+            let v = match airlock::volume::open_volume(&a.bundle) {
+                Ok(x) => x,
+                Err(e) => {
+                    log(None, Err(&e))?;
+                    return Err(e.into());
+                }
+            };
+            let r = airlock::volume::verify_volume(&v, trust, opts);
+            log(Some(&v.bundle), r.as_ref().map(|r| &r.verify))?;
             let r = r?;
             (
                 airlock::volume::render_verify(&r),
@@ -482,9 +504,15 @@ fn verify_logistics(
             )
         }
         _ => {
-            let r = airlock::delta::open_delta(&a.bundle)
-                .and_then(|d| airlock::delta::verify_delta(&d, trust, opts));
-            log(r.as_ref().map(|r| &r.verify))?;
+            let d = match airlock::delta::open_delta(&a.bundle) {
+                Ok(x) => x,
+                Err(e) => {
+                    log(None, Err(&e))?;
+                    return Err(e.into());
+                }
+            };
+            let r = airlock::delta::verify_delta(&d, trust, opts);
+            log(Some(&d.bundle), r.as_ref().map(|r| &r.verify))?;
             let r = r?;
             (airlock::delta::render_verify(&r), serde_json::to_value(&r)?)
         }

@@ -13,9 +13,11 @@ use crate::manifest::{
     Artifact, BundleInfo, FileEntry, FrameRecord, Layout, Manifest, check_file_set, tree_digest,
 };
 use crate::manifest_frame::{MAX_COPY_BYTES, ManifestFrame, compress_frame};
+use crate::output::AtomicOutput;
 use crate::payload::{PackFile, PayloadStream, unwrap_io};
 use crate::pipeline;
 use crate::policy::{self, BundleFacts};
+use crate::progress::Progress;
 use crate::signature::{Role, sign_manifest};
 use crate::spec::Spec;
 use std::io::{BufWriter, Read, Write};
@@ -127,6 +129,17 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
         (None, None) => (opts.now, "clock"),
     };
     let expires = b.expires.unwrap_or(created + b.valid_days * 86_400);
+    if expires <= opts.now {
+        return Err(Error::config(
+            &spec.path,
+            format!(
+                "the bundle would have expired already: created {} (from {created_from}), expires {}",
+                crate::timefmt::format_rfc3339(created),
+                crate::timefmt::format_rfc3339(expires)
+            ),
+            "set [bundle] expires = \"YYYY-MM-DDTHH:MM:SSZ\" (or a larger valid_days, or a recent SOURCE_DATE_EPOCH)",
+        ));
+    }
     if expires <= created {
         return Err(Error::config(
             &spec.path,
@@ -189,17 +202,9 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_output_name(&b.name, &b.version)));
-    let out_dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let temp = tempfile::Builder::new()
-        .prefix(".airlock-pack-")
-        .tempfile_in(&out_dir)
-        .ctx("create a temporary file in", &out_dir)?;
-    let temp_path = temp.path().to_path_buf();
-    let mut writer =
-        BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().ctx("open", &temp_path)?);
+    let out = AtomicOutput::create(&output)?;
+    let temp_path = out.temp_path().to_path_buf();
+    let mut writer = BufWriter::with_capacity(1 << 20, out.handle()?);
 
     let frames = write_payload(&mut files, &spans, mtime, opts, &mut writer, &temp_path)?;
     let payload_bytes: u64 = frames.iter().map(|f| f.compressed_size).sum();
@@ -268,13 +273,10 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
         mtime,
     };
     let bundle_bytes = write_tail(&mut writer, &frame, payload_bytes, opts.level, &temp_path)?;
-    let file = writer
+    writer
         .into_inner()
         .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
-    file.sync_all().ctx("sync", &temp_path)?;
-    temp.persist(&output)
-        .map_err(|e| Error::io("rename into place", &output, e.error))?;
-    sync_dir(&out_dir)?;
+    out.commit()?;
     Ok(PackReport {
         output,
         manifest_sha256: hex(&sha256(manifest_text.as_bytes())),
@@ -341,12 +343,7 @@ pub fn write_tail(
     Ok(payload_bytes + compressed.len() as u64 + format::FOOTER_LEN)
 }
 
-/// fsyncs a directory so a rename in it is durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .ctx("sync directory", dir)
-}
+pub use crate::output::sync_dir;
 
 fn artifact_record(
     kind: crate::manifest::Kind,
@@ -383,6 +380,7 @@ fn write_payload(
 ) -> Result<Vec<FrameRecord>> {
     let level = opts.level;
     let threads = opts.threads.max(1);
+    let progress = Progress::start("pack", spans.iter().map(|s| s.len).sum());
     let (_, frames) = pipeline::run(
         threads,
         threads + 2,
@@ -422,6 +420,7 @@ fn write_payload(
             for result in ordered {
                 let (compressed, digest, raw_len) = result?;
                 writer.write_all(&compressed).ctx("write", out_path)?;
+                progress.advance(raw_len);
                 records.push(FrameRecord {
                     offset,
                     compressed_size: compressed.len() as u64,
@@ -433,5 +432,6 @@ fn write_payload(
             Ok(records)
         },
     )?;
+    progress.finish();
     Ok(frames)
 }

@@ -2,7 +2,8 @@
 //! the manifest frame and the footer; the payload frames are not touched or recompressed.
 use crate::error::{Error, IoContext, Result};
 use crate::keys::SigningKey;
-use crate::pack::{sync_dir, write_tail};
+use crate::output::AtomicOutput;
+use crate::pack::write_tail;
 use crate::reader::open;
 use crate::signature::{Role, file_name, sign_manifest};
 use std::fs::OpenOptions;
@@ -71,19 +72,12 @@ pub fn countersign(
             file.sync_all().ctx("sync", path)?;
         }
         Some(out) => {
-            let dir = match out.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
-            let temp = tempfile::Builder::new()
-                .prefix(".airlock-sign-")
-                .tempfile_in(&dir)
-                .ctx("create a temporary file in", &dir)?;
+            let temp = AtomicOutput::create(out)?;
             let mut source = bundle.file.try_clone().ctx("open", path)?;
             source.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
-            let mut dest = temp.as_file().try_clone().ctx("open", temp.path())?;
+            let mut dest = temp.handle()?;
             let copied = std::io::copy(&mut source.take(payload_bytes), &mut dest)
-                .ctx("copy payload to", temp.path())?;
+                .ctx("copy payload to", temp.temp_path())?;
             if copied != payload_bytes {
                 return Err(Error::io(
                     "read",
@@ -92,14 +86,11 @@ pub fn countersign(
                 ));
             }
             let mut writer = BufWriter::new(dest);
-            write_tail(&mut writer, &frame, payload_bytes, level, temp.path())?;
-            let file = writer
+            write_tail(&mut writer, &frame, payload_bytes, level, temp.temp_path())?;
+            writer
                 .into_inner()
                 .map_err(|e| Error::io("write", out, e.into_error()))?;
-            file.sync_all().ctx("sync", out)?;
-            temp.persist(out)
-                .map_err(|e| Error::io("rename into place", out, e.error))?;
-            sync_dir(&dir)?;
+            temp.commit()?;
         }
     }
     Ok(SignReport {

@@ -77,10 +77,15 @@ fn beside(dest: &Path) -> Result<Beside> {
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
+        let why = if parent.exists() {
+            format!("{} is not a directory", parent.display())
+        } else {
+            "the destination's parent directory does not exist".to_string()
+        };
         return Err(Error::config(
             dest,
-            "the destination's parent directory does not exist",
-            "create the parent directory first",
+            why,
+            "create the parent directory first, or choose another --dest",
         ));
     }
     Ok(Beside {
@@ -287,8 +292,9 @@ fn install(
     sync_dir(&b.parent)
 }
 
-/// Quick check that `dest` holds exactly the manifest's tree: the same files (regular, not links),
-/// sizes and modes, and no other entries.
+/// Whether `dest` holds exactly the manifest's tree: the same files (regular, not links), sizes,
+/// modes and contents (every file is hashed), and no other entries. Structure is checked first, so
+/// a tree that differs in shape is rejected without reading any content.
 pub fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
     let mut expected_dirs = BTreeSet::new();
     for f in &m.files {
@@ -324,5 +330,14 @@ pub fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
         }
         seen_files += 1;
     }
-    Ok(seen_files == m.files.len())
+    if seen_files != m.files.len() {
+        return Ok(false);
+    }
+    for f in &m.files {
+        let (digest, size) = crate::digest::hash_file(&f.path.under(dest))?;
+        if digest != f.sha256 || size != f.size {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -7,6 +7,7 @@ use crate::hashing::hex;
 use crate::manifest::FileEntry;
 use crate::payload::{FrameChain, open_frame, read_frames, verify_frame_digest, walk_payload};
 use crate::pipeline;
+use crate::progress::Progress;
 use crate::reader::OpenedBundle;
 use crate::state::StateDir;
 use crate::timefmt::format_rfc3339;
@@ -188,17 +189,30 @@ pub fn report(bundle: &OpenedBundle, auth: Authenticity, deep: bool) -> VerifyRe
     }
 }
 
+/// A handle on the bundle positioned at its first payload frame, and a progress display over the
+/// payload's bytes.
+fn payload_reader(bundle: &OpenedBundle, label: &'static str) -> Result<(std::fs::File, Progress)> {
+    let mut reader = bundle.file.try_clone().ctx("open", &bundle.path)?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .ctx("seek in", &bundle.path)?;
+    Ok((
+        reader,
+        Progress::start(label, bundle.manifest.layout.payload_bytes),
+    ))
+}
+
 /// Hashes every payload frame against the manifest, in parallel.
 pub fn verify_frames(bundle: &OpenedBundle, threads: usize) -> Result<()> {
     let path = &bundle.path;
     let frames = &bundle.manifest.frames;
-    let mut reader = bundle.file.try_clone().ctx("open", path)?;
-    reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
+    let (reader, progress) = payload_reader(bundle, "verify")?;
     pipeline::run(
         threads,
         threads + 2,
         |emitter| {
             read_frames(path, reader, frames, |i, r, bytes| {
+                progress.advance(r.compressed_size);
                 emitter.emit((i, r, bytes))
             })
         },
@@ -218,6 +232,7 @@ pub fn verify_frames(bundle: &OpenedBundle, threads: usize) -> Result<()> {
             Ok(())
         },
     )?;
+    progress.finish();
     Ok(())
 }
 
@@ -231,13 +246,13 @@ pub fn stream_payload<W: Write>(
 ) -> Result<()> {
     let path = &bundle.path;
     let m = &bundle.manifest;
-    let mut reader = bundle.file.try_clone().ctx("open", path)?;
-    reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
+    let (reader, progress) = payload_reader(bundle, "payload")?;
     pipeline::run(
         threads,
         threads + 2,
         |emitter| {
             read_frames(path, reader, &m.frames, |i, r, bytes| {
+                progress.advance(r.compressed_size);
                 emitter.emit((i, r, bytes))
             })
         },
@@ -253,6 +268,7 @@ pub fn stream_payload<W: Write>(
             )
         },
     )?;
+    progress.finish();
     Ok(())
 }
 

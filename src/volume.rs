@@ -159,7 +159,7 @@ pub fn format_size(bytes: u64) -> String {
         (1 << 20, "MiB"),
         (1 << 10, "KiB"),
     ] {
-        if bytes >= unit && bytes % unit == 0 {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{}{name}", bytes / unit);
         }
     }
@@ -446,12 +446,12 @@ pub fn files_in_frames(m: &Manifest, frames: std::ops::Range<usize>) -> Vec<File
     }
     let start = spans[frames.start].start;
     let last = spans[frames.end - 1];
-    let end = last.start + last.len;
+    let end = last.start.saturating_add(last.len);
     let mut out = Vec::new();
     let mut offset = 0u64;
     for f in &m.files {
         let entry = format::entry_len(f.size);
-        let (a, b) = (offset, offset + entry);
+        let (a, b) = (offset, offset.saturating_add(entry));
         offset = b;
         if b <= start {
             continue;
@@ -459,7 +459,7 @@ pub fn files_in_frames(m: &Manifest, frames: std::ops::Range<usize>) -> Vec<File
         if a >= end {
             break;
         }
-        let content = a + format::BLOCK;
+        let content = a.saturating_add(format::BLOCK);
         let clamp = |x: u64| x.saturating_sub(content).min(f.size);
         out.push(FileSlice {
             path: f.path.to_string(),
@@ -811,12 +811,11 @@ pub(crate) fn read_frame(
     Ok(bytes)
 }
 
-/// Checks frames `range` of `m`, stored back to back from offset `start` of `file`, on `threads`
+/// Checks frames `range` of `m`, stored back to back from the start of `file`, on `threads`
 /// workers.
 pub(crate) fn check_frames_at(
     path: &Path,
     file: &File,
-    start: u64,
     m: &Manifest,
     range: std::ops::Range<usize>,
     place: &str,
@@ -824,7 +823,7 @@ pub(crate) fn check_frames_at(
     threads: usize,
 ) -> Result<()> {
     let mut reader = file.try_clone().ctx("open", path)?;
-    reader.seek(SeekFrom::Start(start)).ctx("seek in", path)?;
+    reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
     let frames = &m.frames;
     crate::pipeline::run(
@@ -900,7 +899,6 @@ pub fn verify_volume(
     check_frames_at(
         &vol.bundle.path,
         &vol.bundle.file,
-        0,
         m,
         range.clone(),
         &format!("{} (re-transfer this volume only)", vol.label()),

@@ -81,8 +81,9 @@ fn split_airlock(all: Files) -> (Files, Files) {
 }
 
 /// `tar --zstd -xf` and `zstd -dc | tar -x` extract exactly the tree `airlock unpack` writes
-/// (contents, modes, mtimes), plus `airlock/manifest.toml`, `airlock/SHA256SUMS` and the
-/// signature file, byte-identical to what the library reads from the manifest frame.
+/// (contents, modes, mtimes), plus `airlock/manifest.toml`, `airlock/SHA256SUMS`, the copy of the
+/// safeguard file and the signature file, byte-identical to what the library reads from the
+/// manifest frame.
 #[test]
 fn stock_tar_and_zstd_extract_the_tree_plus_airlock() {
     require_stock_tools();
@@ -120,14 +121,22 @@ fn stock_tar_and_zstd_extract_the_tree_plus_airlock() {
                 );
             }
         }
+        // The manifest frame also carries copies of the safeguard (and policy) files, so the
+        // receiving side can judge them from that frame alone: identical to the payload files.
+        let copy = "airlock/copies/safeguard/content-filter/content-filter.toml";
         let sig = format!("airlock/signatures/release-{}.minisig", f.key.id);
         assert_eq!(
             airlock_files.keys().cloned().collect::<Vec<_>>(),
             vec![
                 "airlock/SHA256SUMS".to_string(),
+                copy.to_string(),
                 "airlock/manifest.toml".to_string(),
                 sig.clone()
             ]
+        );
+        assert_eq!(
+            airlock_files[copy],
+            want["safeguard/content-filter/content-filter.toml"]
         );
         assert_eq!(
             airlock_files["airlock/manifest.toml"].0,
@@ -201,7 +210,8 @@ fn stock_minisign_verifies_the_manifest_signature_of_an_airlock_key() {
 
 /// Keys made by stock `minisign -G -W` (unencrypted) sign bundles with `airlock pack` and
 /// `airlock sign`, and their base64 line pins them in trust.toml: verify --deep and unpack pass,
-/// stock minisign verifies the result, and the key id is the one minisign printed.
+/// stock minisign verifies the result, and the key id is the one minisign printed
+/// (zero-padded to 16 digits).
 #[test]
 fn airlock_accepts_keys_made_by_stock_minisign() {
     require_stock_tools();
@@ -218,13 +228,10 @@ fn airlock_accepts_keys_made_by_stock_minisign() {
         assert_exit(&out, 0);
         let public = fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
         let mut lines = public.lines();
-        let id = lines
-            .next()
-            .unwrap()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .to_string();
+        // minisign prints the key number in hex without leading zeros ("%" PRIX64); airlock
+        // always writes 16 digits.
+        let printed = lines.next().unwrap().rsplit(' ').next().unwrap();
+        let id = format!("{:016X}", u64::from_str_radix(printed, 16).unwrap());
         Key {
             public: dir.join(format!("{name}.pub")),
             secret: dir.join(format!("{name}.key")),

@@ -8,7 +8,10 @@ use common::{Key, airlock, assert_exit, assert_rejected, json, keygen, run, stde
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const SDE: &str = "1793491200"; // 2026-11-01T00:00:00Z: bundles expire 90 days later
+const SDE: &str = "1793491200"; // 2026-11-01T00:00:00Z
+const BUNDLE_EXPIRES: &str = "2098-01-01T00:00:00Z";
+const POLICY_EXPIRES_EXAMPLE: &str = "expires = \"2030-11-01T00:00:00Z\"";
+const POLICY_EXPIRES: &str = "expires = \"2097-01-01T00:00:00Z\"";
 
 /// A copy of `manifests/example` with throwaway release and policy keys, the policy signed.
 struct Release {
@@ -37,6 +40,13 @@ impl Release {
             other,
             _dir: dir,
         };
+        // Fixed dates far ahead, so no test depends on when it runs.
+        r.edit(
+            "acme-7b.toml",
+            "valid_days = 90",
+            &format!("expires = \"{BUNDLE_EXPIRES}\""),
+        );
+        r.edit("policy/policy.toml", POLICY_EXPIRES_EXAMPLE, POLICY_EXPIRES);
         r.sign_policy(&r.policy_key, None);
         r
     }
@@ -303,8 +313,8 @@ fn sensitive_targets_need_notice_and_are_refused_before_not_before() {
     assert_rule(&r.pack_output("b"), "policy", "notice-period");
     r.edit(
         "acme-7b.toml",
-        "valid_days = 90",
-        "valid_days = 90\nnotice_given = \"2026-11-01T00:00:00Z\"\nnot_before = \"2026-11-14T00:00:00Z\"",
+        "sequence = 1",
+        "sequence = 1\nnotice_given = \"2026-11-01T00:00:00Z\"\nnot_before = \"2026-11-14T00:00:00Z\"",
     );
     assert_rule(&r.pack_output("b"), "policy", "notice-period");
     r.edit(
@@ -344,11 +354,23 @@ fn an_expired_bundle_is_refused() {
     let bundle = r.pack("b");
     let trust = r.default_trust();
     assert_exit(
-        &check(&bundle, &trust, &r.path("s"), "2027-01-29T00:00:00Z", &[]),
+        &check(&bundle, &trust, &r.path("s"), "2096-12-31T23:59:59Z", &[]),
+        0,
+    );
+    // The policy expires first (2097): judge the bundle's own expiry without policy keys.
+    let no_policy = r.trust("aws-secret", &[], 0);
+    assert_exit(
+        &check(
+            &bundle,
+            &no_policy,
+            &r.path("s"),
+            "2097-12-31T23:59:59Z",
+            &[],
+        ),
         0,
     );
     assert_rejected(
-        &check(&bundle, &trust, &r.path("s"), "2027-01-30T00:00:00Z", &[]),
+        &check(&bundle, &no_policy, &r.path("s"), BUNDLE_EXPIRES, &[]),
         &["expiry"],
     );
 }
@@ -359,10 +381,9 @@ fn an_expired_policy_is_refused() {
     let soon = airlock::timefmt::format_rfc3339(airlock::timefmt::now_unix() + 30 * 86_400);
     r.edit(
         "policy/policy.toml",
-        "expires = \"2030-11-01T00:00:00Z\"",
+        POLICY_EXPIRES,
         &format!("expires = \"{soon}\""),
     );
-    r.edit("acme-7b.toml", "valid_days = 90", "valid_days = 3650");
     r.sign_policy(&r.policy_key, None);
     let bundle = r.pack("b");
     let trust = r.default_trust();
@@ -637,4 +658,30 @@ fn the_audit_log_chains_every_decision_and_detects_edits() {
     let out = run(airlock().args(["audit", "verify"]).arg(&log));
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("line 4"), "{}", stderr(&out));
+}
+
+#[test]
+fn pack_refuses_a_bundle_that_would_already_be_expired() {
+    let r = Release::new();
+    r.edit(
+        "acme-7b.toml",
+        &format!("expires = \"{BUNDLE_EXPIRES}\""),
+        "valid_days = 30",
+    );
+    // SOURCE_DATE_EPOCH 1700000000 is 2023-11-14: thirty days later is long past.
+    let out = run(airlock()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .arg("pack")
+        .arg(r.path("acme-7b.toml"))
+        .arg("--key")
+        .arg(&r.release.secret)
+        .arg("-o")
+        .arg(r.path("b")));
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("would have expired already"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!r.path("b").exists());
 }

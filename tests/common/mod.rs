@@ -24,21 +24,17 @@ pub const SITE: &str = "aws-secret";
 /// What to run when a stock tool is missing.
 pub const INSTALL_HINT: &str = "apt-get install -y zstd minisign";
 
-/// The `airlock` binary under test.
-///
-/// Each command gets its own empty rollback state directory (`AIRLOCK_STATE_DIR`), so tests that
-/// reuse a bundle name never see each other's installs; tests of rollback pass `--state` explicitly.
+/// The rollback state directory every command gets unless the test passes its own (with
+/// `--state DIR` or `.env("AIRLOCK_STATE_DIR", DIR)`, as `Fixture` does): a path nothing can be
+/// created in, so reads find no state and no test ever touches the machine's `/var/lib/airlock`
+/// or leaves state behind; an unpack without its own state directory fails loudly (exit 3).
+pub const NO_STATE: &str = "/proc/airlock-tests-pass-their-own-state-dir";
+
+/// The `airlock` binary under test, with `AIRLOCK_STATE_DIR` set to `NO_STATE`.
 pub fn airlock() -> Command {
     let mut cmd = Command::cargo_bin("airlock").expect("the airlock binary is built by cargo test");
-    cmd.env("AIRLOCK_STATE_DIR", fresh_state_dir());
+    cmd.env("AIRLOCK_STATE_DIR", NO_STATE);
     cmd
-}
-
-/// A new, unique, not yet existing state directory path under the system temp dir.
-pub fn fresh_state_dir() -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join(format!("airlock-test-state-{}-{n}", std::process::id()))
 }
 
 /// Path of the `airlock` binary (for running it through `sh -c` or `bash -c`).
@@ -122,7 +118,9 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*), so large files do not compress away.
+/// Deterministic pseudo-random bytes (xorshift64*), so large files do not compress away. The
+/// first byte is `=`, so no file starts with a magic number the content gate refuses (ELF, PE,
+/// pickle, archives: `docs/format.md` 8.4).
 pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len + 8);
@@ -133,7 +131,32 @@ pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
         out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
     }
     out.truncate(len);
+    if let Some(first) = out.first_mut() {
+        *first = b'=';
+    }
     out
+}
+
+/// A well-formed safetensors file of exactly `total` bytes: one `U8` tensor of pseudo-random
+/// data behind a JSON header padded to a multiple of 8, as the content gate requires.
+pub fn safetensors(seed: u64, total: usize) -> Vec<u8> {
+    let mut data_len = total - 8 - 64;
+    loop {
+        let mut header = format!(
+            "{{\"weight\":{{\"dtype\":\"U8\",\"shape\":[{data_len}],\"data_offsets\":[0,{data_len}]}}}}"
+        );
+        while header.len() % 8 != 0 {
+            header.push(' ');
+        }
+        let used = 8 + header.len() + data_len;
+        if used == total {
+            let mut out = (header.len() as u64).to_le_bytes().to_vec();
+            out.extend_from_slice(header.as_bytes());
+            out.extend_from_slice(&pseudo_random(seed, data_len));
+            return out;
+        }
+        data_len = data_len + total - used;
+    }
 }
 
 /// A key pair made by `airlock keygen`.
@@ -220,9 +243,10 @@ pub fn pack(spec: &Path, key: &Key, out: &Path) {
 }
 
 /// Builds the small example release below `root`: a model directory (config, tokenizer, a
-/// 1.25 MiB safetensors file that gets its own frame, a 0755 script), a safeguard file and a
-/// policy file, plus the spec `root/acme-7b.toml`, which it returns. Three payload frames.
-pub fn example_release(root: &Path, version: &str) -> PathBuf {
+/// 1.25 MiB safetensors file that gets its own frame, an executable 0755 launcher), a safeguard
+/// config and a data file, plus the spec `root/acme-7b.toml`, which it returns. Three payload
+/// frames. Every file passes the content gate (no `#!` scripts, valid safetensors header).
+pub fn example_release(root: &Path, version: &str, sequence: u64) -> PathBuf {
     let m = root.join("models/acme-7b");
     write_file(
         &m.join("config.json"),
@@ -233,22 +257,18 @@ pub fn example_release(root: &Path, version: &str) -> PathBuf {
     write_file(&m.join("tokenizer.json"), tokenizer.as_bytes(), 0o644);
     write_file(
         &m.join("model.safetensors"),
-        &pseudo_random(7, (1 << 20) + (1 << 18)),
+        &safetensors(7, (1 << 20) + (1 << 18)),
         0o644,
     );
-    write_file(
-        &m.join("scripts/serve.sh"),
-        b"#!/bin/sh\nexec serve --model .\n",
-        0o755,
-    );
+    write_file(&m.join("bin/serve"), b"serve --model .\n", 0o755);
     write_file(
         &root.join("safeguards/content-filter.toml"),
-        b"[filter]\nthreshold = 0.8\n",
+        b"[content_filter]\ncategories = [\"violence\", \"cbrn\"]\nstrength = \"high\"\n",
         0o644,
     );
     write_file(
-        &root.join("policy/policy.toml"),
-        b"[policy]\napproved = true\n",
+        &root.join("notes/NOTES.md"),
+        format!("# acme-7b {version}\n").as_bytes(),
         0o644,
     );
     let spec = root.join("acme-7b.toml");
@@ -256,7 +276,7 @@ pub fn example_release(root: &Path, version: &str) -> PathBuf {
         &spec,
         "acme-7b",
         version,
-        1,
+        sequence,
         &[
             ("model", "acme-7b", "models/acme-7b"),
             (
@@ -264,7 +284,7 @@ pub fn example_release(root: &Path, version: &str) -> PathBuf {
                 "content-filter",
                 "safeguards/content-filter.toml",
             ),
-            ("policy", "acme-deployment-policy", "policy/policy.toml"),
+            ("data", "release-notes", "notes/NOTES.md"),
         ],
     );
     spec
@@ -283,6 +303,8 @@ pub struct Fixture {
     pub trust: PathBuf,
     /// The packed bundle.
     pub bundle: PathBuf,
+    /// The receiving side's state directory (rollback protection) for verify and unpack.
+    pub state: PathBuf,
 }
 
 impl Fixture {
@@ -291,17 +313,19 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let key = keygen(dir, "release");
-        let spec = example_release(&dir.join("src"), "1.0.0");
+        let spec = example_release(&dir.join("src"), "1.0.0", 1);
         let trust = dir.join("trust.toml");
         write_trust(&trust, SITE, &[("release", 1, &[&key])]);
         let bundle = dir.join("acme-7b-1.0.0.airlock.tar.zst");
         pack(&spec, &key, &bundle);
+        let state = dir.join("state");
         Fixture {
             tmp,
             key,
             spec,
             trust,
             bundle,
+            state,
         }
     }
 
@@ -313,6 +337,7 @@ impl Fixture {
     /// `airlock verify BUNDLE --trust TRUST --json EXTRA...`.
     pub fn verify(&self, bundle: &Path, trust: &Path, extra: &[&str]) -> Output {
         run(airlock()
+            .env("AIRLOCK_STATE_DIR", &self.state)
             .arg("verify")
             .arg(bundle)
             .arg("--trust")
@@ -324,6 +349,7 @@ impl Fixture {
     /// `airlock unpack BUNDLE --trust TRUST --dest DEST --json EXTRA...`.
     pub fn unpack(&self, bundle: &Path, trust: &Path, dest: &Path, extra: &[&str]) -> Output {
         run(airlock()
+            .env("AIRLOCK_STATE_DIR", &self.state)
             .arg("unpack")
             .arg(bundle)
             .arg("--trust")
@@ -433,11 +459,12 @@ pub struct Node {
     pub mode: u32,
     /// mtime, seconds.
     pub mtime: i64,
-    /// Content of regular files.
-    pub content: Option<Vec<u8>>,
+    /// Size and sha256 (hex) of regular files.
+    pub content: Option<(u64, String)>,
 }
 
-/// Every entry below `root` (the root itself as `""`), with type, mode, mtime and content.
+/// Every entry below `root` (the root itself as `""`), with type, mode, mtime and, for files,
+/// size and sha256.
 pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
     let mut out = BTreeMap::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
@@ -465,7 +492,13 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
                 kind,
                 mode: meta.mode() & 0o7777,
                 mtime: meta.mtime(),
-                content: ft.is_file().then(|| fs::read(entry.path()).unwrap()),
+                content: ft.is_file().then(|| {
+                    let bytes = fs::read(entry.path()).unwrap();
+                    (
+                        bytes.len() as u64,
+                        airlock::hashing::hex(&airlock::hashing::sha256(&bytes)),
+                    )
+                }),
             },
         );
     }
@@ -479,7 +512,7 @@ pub fn files_of(root: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
         .into_iter()
         .filter_map(|(rel, node)| match node.kind {
             'd' => None,
-            'f' => Some((rel, (node.content.unwrap(), node.mode))),
+            'f' => Some((rel.clone(), (fs::read(root.join(&rel)).unwrap(), node.mode))),
             other => panic!("{rel} in {} has type {other}", root.display()),
         })
         .collect()

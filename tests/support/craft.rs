@@ -24,7 +24,7 @@ use airlock::manifest::{
     Artifact, BundleInfo, FileEntry, FrameRecord, Kind, Layout, Manifest, checksum_file,
     plan_frames_for, tree_digest,
 };
-use airlock::manifest_frame::{ManifestFrame, compress_frame};
+use airlock::manifest_frame::{MANIFEST_PATH, SIGNATURES_DIR, SUMS_PATH, compress_frame};
 use airlock::signature::{Role, sign_manifest};
 use std::io::Read;
 use std::path::Path;
@@ -141,6 +141,15 @@ impl Entry {
         pad(&mut out);
         out
     }
+}
+
+/// A canonical regular-file tar entry (header, content, padding) for `path` with mode 0644.
+pub fn regular_entry(path: &str, content: &[u8], mtime: u64) -> Vec<u8> {
+    let p = BundlePath::parse(path).expect("valid path");
+    let mut out = format::canonical_header(&p, content.len() as u64, Mode::Regular, mtime).to_vec();
+    out.extend_from_slice(content);
+    pad(&mut out);
+    out
 }
 
 /// Zero-pads `buf` to a multiple of 512 bytes.
@@ -263,6 +272,8 @@ pub fn bundle_info(name: &str) -> BundleInfo {
         created: CREATED,
         expires: EXPIRES,
         mtime: MTIME,
+        notice_given: None,
+        not_before: None,
     }
 }
 
@@ -298,6 +309,7 @@ impl Parts {
                 payload_bytes: 0,
                 checksums_sha256: [0; 32],
             },
+            policy: None,
             artifacts: artifacts_for(&entries),
             frames: frames
                 .iter()
@@ -368,13 +380,23 @@ impl Parts {
     /// The manifest frame's uncompressed tar (the override, or the canonical one).
     pub fn manifest_frame_tar(&self) -> Vec<u8> {
         self.manifest_tar.clone().unwrap_or_else(|| {
-            ManifestFrame {
-                manifest: self.manifest_text.as_bytes().to_vec(),
-                sums: self.sums.clone(),
-                signatures: self.signatures.clone(),
-                mtime: self.manifest.bundle.mtime,
+            let mtime = self.manifest.bundle.mtime;
+            let mut out = Vec::new();
+            out.extend(regular_entry(
+                MANIFEST_PATH,
+                self.manifest_text.as_bytes(),
+                mtime,
+            ));
+            out.extend(regular_entry(SUMS_PATH, &self.sums, mtime));
+            for (name, bytes) in &self.signatures {
+                out.extend(regular_entry(
+                    &format!("{SIGNATURES_DIR}/{name}"),
+                    bytes,
+                    mtime,
+                ));
             }
-            .to_tar()
+            out.resize(out.len() + 1024, 0);
+            out
         })
     }
 

@@ -1,0 +1,94 @@
+//! Atomic output files: written to a temporary file beside the destination (mode 0644, subject to
+//! the umask), fsynced, renamed into place, and the directory fsynced — so a reader never sees a
+//! partial bundle and a crash leaves either the old file or the new one.
+use crate::error::{Error, IoContext, Result};
+use std::fs::{File, Permissions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A file being written that appears at its final path only on [`AtomicOutput::commit`].
+pub struct AtomicOutput {
+    temp: tempfile::NamedTempFile,
+    dest: PathBuf,
+    dir: PathBuf,
+}
+
+/// The directory a path lives in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+impl AtomicOutput {
+    /// Starts writing what will become `dest`.
+    pub fn create(dest: &Path) -> Result<AtomicOutput> {
+        let dir = parent_dir(dest);
+        let temp = tempfile::Builder::new()
+            .prefix(".airlock-out-")
+            .permissions(Permissions::from_mode(0o644))
+            .tempfile_in(&dir)
+            .ctx("create a temporary file in", &dir)?;
+        Ok(AtomicOutput {
+            temp,
+            dest: dest.to_path_buf(),
+            dir,
+        })
+    }
+
+    /// The open temporary file.
+    pub fn file(&self) -> &File {
+        self.temp.as_file()
+    }
+
+    /// Path of the temporary file, for messages.
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// A second handle on the temporary file (for buffered writers).
+    pub fn handle(&self) -> Result<File> {
+        self.file().try_clone().ctx("open", self.temp.path())
+    }
+
+    /// fsyncs the data, renames it to the destination and fsyncs the directory.
+    pub fn commit(self) -> Result<PathBuf> {
+        self.file().sync_all().ctx("sync", self.temp.path())?;
+        self.temp
+            .persist(&self.dest)
+            .map_err(|e| Error::io("rename into place", &self.dest, e.error))?;
+        sync_dir(&self.dir)?;
+        Ok(self.dest)
+    }
+}
+
+/// fsyncs a directory so a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("sync directory", dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn appears_only_on_commit_and_is_world_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("b.airlock.tar.zst");
+        let out = AtomicOutput::create(&dest).unwrap();
+        out.handle().unwrap().write_all(b"bundle").unwrap();
+        assert!(!dest.exists());
+        out.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"bundle");
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        // What the umask allows, seen on an ordinary new file, limited to 0644.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
+        let allowed = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o644;
+        assert_eq!(mode, allowed, "mode {mode:o}");
+    }
+}

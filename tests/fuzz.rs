@@ -1,0 +1,371 @@
+//! Property-based fuzzing that runs in `cargo test` with a bounded number of cases (fast, no
+//! nightly toolchain): the footer parser, the manifest parser, the manifest-frame decoder and the
+//! signature-file parser in-process (never panic; anything accepted is canonical), and the whole
+//! `verify --deep` / `unpack` path of the real binary on mutated small bundles, three ways:
+//!
+//! * raw: bytes of a valid bundle flipped, inserted, deleted, truncated or appended (an attacker
+//!   without a key);
+//! * signed manifest: the manifest text mutated, then validly re-signed (a careless or
+//!   compromised signer);
+//! * signed payload: the uncompressed payload tar mutated, re-framed and re-signed.
+//!
+//! The oracle: the binary never crashes (exit 0 or 1 only); on exit 1 the destination is absent;
+//! exit 0 only when the result is equivalent to the original — the unpacked tree is exactly the
+//! original tree (and for raw mutations the signed manifest is the original one).
+//!
+//! Crashes found here become named regression tests: `signature_with_truncated_global_signature`
+//! in `hostile.rs` (a short global signature panicked inside minisign).
+#[path = "support/craft.rs"]
+mod craft;
+
+use airlock::format::{FOOTER_LEN, Footer, MANIFEST_FRAME_CAP};
+use airlock::manifest::Manifest;
+use airlock::manifest_frame::{ManifestFrame, compress_frame};
+use airlock::signature::ParsedSignature;
+use craft::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// One edit of a byte string.
+#[derive(Debug, Clone)]
+enum Op {
+    Flip(usize, u8),
+    Insert(usize, u8),
+    Delete(usize),
+    Truncate(usize),
+    /// Truncation at a multiple of 4 bytes: keeps base64 text decodable.
+    TruncateAligned(usize),
+    Append(Vec<u8>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (any::<usize>(), 1..=255u8).prop_map(|(i, x)| Op::Flip(i, x)),
+        2 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Op::Insert(i, b)),
+        2 => any::<usize>().prop_map(Op::Delete),
+        1 => any::<usize>().prop_map(Op::Truncate),
+        1 => any::<usize>().prop_map(Op::TruncateAligned),
+        1 => prop::collection::vec(any::<u8>(), 1..64).prop_map(Op::Append),
+    ]
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(op(), 1..4)
+}
+
+fn apply(mut b: Vec<u8>, ops: &[Op]) -> Vec<u8> {
+    for op in ops {
+        match op {
+            Op::Flip(i, x) if !b.is_empty() => {
+                let n = b.len();
+                b[i % n] ^= x;
+            }
+            Op::Insert(i, v) => {
+                let at = i % (b.len() + 1);
+                b.insert(at, *v);
+            }
+            Op::Delete(i) if !b.is_empty() => {
+                let n = b.len();
+                b.remove(i % n);
+            }
+            Op::Truncate(i) => {
+                let n = i % (b.len() + 1);
+                b.truncate(n);
+            }
+            Op::TruncateAligned(i) => {
+                let n = i % (b.len() + 1);
+                b.truncate(n - n % 4);
+            }
+            Op::Append(x) => b.extend_from_slice(x),
+            _ => {}
+        }
+    }
+    b
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// The small bundle every mutation starts from, and its parts.
+fn base() -> &'static Parts {
+    static BASE: OnceLock<Parts> = OnceLock::new();
+    BASE.get_or_init(|| {
+        Parts::honest(&[
+            file("data/d/a.txt", b"alpha alpha alpha\n".to_vec()),
+            file("data/d/sub/b.txt", vec![b'b'; 700]),
+            file("data/e/c.json", b"{\"k\": 1}\n".to_vec()),
+        ])
+    })
+}
+
+fn original_tree() -> BTreeMap<String, (u32, Vec<u8>)> {
+    base()
+        .manifest
+        .files
+        .iter()
+        .map(|f| {
+            let content = match f.path.as_str() {
+                "data/d/a.txt" => b"alpha alpha alpha\n".to_vec(),
+                "data/d/sub/b.txt" => vec![b'b'; 700],
+                _ => b"{\"k\": 1}\n".to_vec(),
+            };
+            (f.path.to_string(), (0o644, content))
+        })
+        .collect()
+}
+
+fn files_under(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| {
+            let meta = e.path().symlink_metadata().unwrap();
+            assert!(
+                meta.is_file(),
+                "{} is not a regular file",
+                e.path().display()
+            );
+            (
+                e.path().strip_prefix(dir).unwrap().display().to_string(),
+                (
+                    meta.permissions().mode() & 0o7777,
+                    std::fs::read(e.path()).unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Runs verify --deep and unpack on `bytes`; returns the unpack exit code after checking the
+/// oracle's invariants (no crash, same verdict, dest absent on failure, original tree on success).
+fn run_both(bytes: &[u8]) -> i32 {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("m.airlock.tar.zst");
+    let trust = dir.path().join("trust.toml");
+    let dest = dir.path().join("dest");
+    let state = dir.path().join("state");
+    std::fs::write(&bundle, bytes).unwrap();
+    std::fs::write(&trust, trust_toml()).unwrap();
+    let common = |c: &mut Command| {
+        c.arg(&bundle)
+            .arg("--trust")
+            .arg(&trust)
+            .arg("--state")
+            .arg(&state)
+            .args(["--now", NOW, "--threads", "2"]);
+    };
+    let mut v = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    v.arg("verify");
+    common(&mut v);
+    let v = v.arg("--deep").output().unwrap();
+    let mut u = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    u.arg("unpack");
+    common(&mut u);
+    let u = u.arg("--dest").arg(&dest).output().unwrap();
+    let (vc, uc) = (v.status.code(), u.status.code());
+    assert!(
+        matches!(vc, Some(0 | 1)) && matches!(uc, Some(0 | 1)),
+        "crash or wrong exit class: verify {:?} unpack {:?}\n{}\n{}",
+        v.status,
+        u.status,
+        String::from_utf8_lossy(&v.stderr),
+        String::from_utf8_lossy(&u.stderr)
+    );
+    assert_eq!(
+        vc,
+        uc,
+        "verify --deep and unpack disagree:\n{}\n{}",
+        String::from_utf8_lossy(&v.stderr),
+        String::from_utf8_lossy(&u.stderr)
+    );
+    if uc == Some(0) {
+        assert_eq!(
+            files_under(&dest),
+            original_tree(),
+            "accepted a different tree"
+        );
+    } else {
+        assert!(!dest.exists(), "destination created on failure");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.contains("staging")),
+            "staging left behind: {names:?}"
+        );
+    }
+    uc.unwrap()
+}
+
+/// The manifest bytes inside a bundle, if its footer and manifest frame still decode.
+fn manifest_of(bytes: &[u8]) -> Option<Vec<u8>> {
+    let len = bytes.len() as u64;
+    let f = Footer::decode(bytes.get(bytes.len().checked_sub(40)?..)?, len).ok()?;
+    let frame =
+        bytes.get(f.manifest_offset as usize..(f.manifest_offset + f.manifest_len) as usize)?;
+    ManifestFrame::decode(frame).ok().map(|m| m.manifest)
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn footer_decode_never_panics(bytes in prop::array::uniform32(any::<u8>()), tail in any::<[u8; 8]>(), len in any::<u64>()) {
+        let mut footer = bytes.to_vec();
+        footer.extend_from_slice(&tail);
+        if let Ok(f) = Footer::decode(&footer, len) {
+            prop_assert!(f.manifest_len >= 1 && f.manifest_len <= MANIFEST_FRAME_CAP);
+            prop_assert_eq!(f.manifest_offset + f.manifest_len + FOOTER_LEN, len);
+            prop_assert_eq!(f.encode().to_vec(), footer);
+        }
+    }
+
+    #[test]
+    fn footer_decode_of_mutated_valid_footers(offset in 0u64..1 << 40, mlen in 0u64..1 << 27, ops in ops(), delta in -2i64..=2) {
+        let valid = Footer { manifest_offset: offset, manifest_len: mlen }.encode().to_vec();
+        let mutated = apply(valid.clone(), &ops);
+        let file_len = (offset + mlen + FOOTER_LEN).saturating_add_signed(delta);
+        if let Ok(f) = Footer::decode(&mutated, file_len) {
+            prop_assert_eq!(f.encode().to_vec(), mutated);
+            prop_assert_eq!(f.manifest_offset + f.manifest_len + FOOTER_LEN, file_len);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn manifest_parse_of_mutated_canonical_text(ops in ops()) {
+        let text = base().manifest_text.as_bytes().to_vec();
+        let mutated = apply(text, &ops);
+        if let Ok(m) = Manifest::parse(&mutated) {
+            // Whatever is accepted is the one canonical text of a consistent manifest.
+            prop_assert_eq!(m.to_canonical().into_bytes(), mutated);
+            prop_assert!(m.check_consistency().is_ok());
+        }
+    }
+
+    #[test]
+    fn manifest_parse_of_mutated_numbers_and_strings(field in 0usize..64, value in prop_oneof![
+        Just("18446744073709551615".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("-1".to_string()),
+        Just("0".to_string()),
+        Just("\"\"".to_string()),
+        Just("\"../x\"".to_string()),
+        Just("1e400".to_string()),
+        Just("[]".to_string()),
+        Just("{}".to_string()),
+        "[0-9]{1,25}",
+        "\"[ -~]{0,40}\"",
+    ]) {
+        let text = base().manifest_text.clone();
+        let lines: Vec<&str> = text.lines().collect();
+        let kv: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains(" = ")).collect();
+        let i = kv[field % kv.len()];
+        let key = lines[i].split(" = ").next().unwrap();
+        let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        edited[i] = format!("{key} = {value}");
+        let mutated = format!("{}\n", edited.join("\n"));
+        if let Ok(m) = Manifest::parse(mutated.as_bytes()) {
+            prop_assert_eq!(m.to_canonical(), mutated);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn manifest_frame_decode_of_mutated_compressed_bytes(ops in ops()) {
+        let frame = base().manifest_frame_bytes();
+        let _ = ManifestFrame::decode(&apply(frame, &ops));
+    }
+
+    #[test]
+    fn manifest_frame_decode_of_mutated_tar(ops in ops()) {
+        let tar = base().manifest_frame_tar();
+        let mutated = apply(tar.clone(), &ops);
+        let frame = compress_frame(&mutated, 1).unwrap();
+        if let Ok(m) = ManifestFrame::decode(&frame) {
+            // Anything accepted still holds the manifest bytes at the start of the stream.
+            prop_assert!(mutated.windows(m.manifest.len().max(1)).any(|w| w == &m.manifest[..]) || m.manifest.is_empty());
+        }
+    }
+
+    #[test]
+    fn signature_parse_and_verify_never_panic(line in 0usize..5, ops in ops()) {
+        let p = base();
+        let (name, text) = &p.signatures[0];
+        // Mutate one line of the four (or, for 4, the whole file).
+        let mutated = if line == 4 {
+            apply(text.clone(), &ops)
+        } else {
+            let mut lines: Vec<Vec<u8>> =
+                text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+            lines[line] = apply(lines[line].clone(), &ops);
+            lines.join(&b'\n')
+        };
+        let digest = airlock::hashing::sha256(p.manifest_text.as_bytes());
+        if let Ok(sig) = ParsedSignature::parse(name, &mutated, &p.manifest.bundle, &digest) {
+            let pk = airlock::keys::parse_public_key(&key().public_base64).unwrap();
+            let _ = sig.verify(&pk, p.manifest_text.as_bytes());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn whole_path_on_raw_mutations(ops in ops()) {
+        let original = base().bytes();
+        let mutated = apply(original.clone(), &ops);
+        let code = run_both(&mutated);
+        if code == 0 && mutated != original {
+            // Accepted despite a change: only if the signed manifest is the original one
+            // (the tree was already checked to be the original tree).
+            prop_assert_eq!(manifest_of(&mutated), Some(base().manifest_text.as_bytes().to_vec()));
+        }
+    }
+
+    #[test]
+    fn whole_path_on_signed_manifest_mutations(ops in ops()) {
+        let mut p = base().clone();
+        let mutated = apply(p.manifest_text.clone().into_bytes(), &ops);
+        let Ok(text) = String::from_utf8(mutated) else { return Ok(()) };
+        p.manifest_text = text;
+        p.sign_text();
+        run_both(&p.bytes());
+    }
+
+    #[test]
+    fn whole_path_on_signed_payload_mutations(ops in ops()) {
+        let p0 = base();
+        let files = [
+            file("data/d/a.txt", b"alpha alpha alpha\n".to_vec()),
+            file("data/d/sub/b.txt", vec![b'b'; 700]),
+            file("data/e/c.json", b"{\"k\": 1}\n".to_vec()),
+        ];
+        let tar = canonical_tar(&files);
+        let mutated = apply(tar.clone(), &ops);
+        let p = Parts::from_tar(p0.manifest.files.clone(), &mutated);
+        let code = run_both(&p.bytes());
+        if mutated != tar {
+            prop_assert_eq!(code, 1, "a changed payload was accepted");
+        }
+    }
+}
