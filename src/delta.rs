@@ -4,10 +4,14 @@
 //! the other frames from the base; every frame is checked against the new signed manifest before
 //! it is written, and the base's unused frames against the base's own manifest.
 use crate::error::{Check, Error, IoContext, Result};
-use crate::format::{FOOTER_LEN, FOOTER_MAGIC, Footer, MANIFEST_FRAME_CAP, MAX_ENTRIES};
+use crate::format::{
+    FOOTER_LEN, Footer, FooterReader, FooterWriter, MAX_ENTRIES, check_manifest_len,
+    skippable_header,
+};
 use crate::hashing::{Digest, hex};
 use crate::manifest::Manifest;
-use crate::pack::{PackOptions, sync_dir};
+use crate::output::AtomicOutput;
+use crate::pack::PackOptions;
 use crate::reader::{self, OpenedBundle};
 use crate::spec::Spec;
 use crate::trust::{Trust, evaluate};
@@ -43,42 +47,27 @@ pub struct DeltaFooter {
 impl DeltaFooter {
     /// The 112 footer bytes.
     pub fn encode(&self) -> [u8; DELTA_FOOTER_LEN as usize] {
-        let mut out = [0u8; DELTA_FOOTER_LEN as usize];
-        out[0..4].copy_from_slice(&FOOTER_MAGIC.to_le_bytes());
-        out[4..8].copy_from_slice(&((DELTA_FOOTER_LEN - 8) as u32).to_le_bytes());
-        out[8..16].copy_from_slice(DELTA_TAG);
-        out[16..24].copy_from_slice(&self.carried.to_le_bytes());
-        out[24..32].copy_from_slice(&self.manifest_offset.to_le_bytes());
-        out[32..40].copy_from_slice(&self.manifest_len.to_le_bytes());
-        out[40..72].copy_from_slice(&self.base_manifest_sha256);
-        out[72..104].copy_from_slice(&self.manifest_sha256);
-        out
+        FooterWriter::<{ DELTA_FOOTER_LEN as usize }>::new(DELTA_TAG)
+            .put(16, &self.carried.to_le_bytes())
+            .put(24, &self.manifest_offset.to_le_bytes())
+            .put(32, &self.manifest_len.to_le_bytes())
+            .put(40, &self.base_manifest_sha256)
+            .put(72, &self.manifest_sha256)
+            .0
     }
 
     /// Parses and bounds-checks the last 112 bytes of a file of `file_len` bytes.
     pub fn decode(bytes: &[u8], file_len: u64) -> std::result::Result<DeltaFooter, String> {
-        if bytes.len() != DELTA_FOOTER_LEN as usize || file_len < DELTA_FOOTER_LEN {
-            return Err(format!(
-                "the file is {file_len} bytes long, too short to hold the {DELTA_FOOTER_LEN}-byte delta footer"
-            ));
+        if bytes.len() != DELTA_FOOTER_LEN as usize {
+            return Err(format!("the delta footer must be {DELTA_FOOTER_LEN} bytes"));
         }
-        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        if u32_at(0) != FOOTER_MAGIC
-            || u32_at(4) != (DELTA_FOOTER_LEN - 8) as u32
-            || &bytes[8..16] != DELTA_TAG
-        {
-            return Err("no airlock delta footer at the end of the file".into());
-        }
-        if bytes[104..112].iter().any(|&b| b != 0) {
-            return Err("the delta footer's reserved bytes are not zero".into());
-        }
+        let r = FooterReader::open(bytes, file_len, DELTA_TAG, 104, "delta footer")?;
         let f = DeltaFooter {
-            carried: u64_at(16),
-            manifest_offset: u64_at(24),
-            manifest_len: u64_at(32),
-            base_manifest_sha256: bytes[40..72].try_into().expect("32 bytes"),
-            manifest_sha256: bytes[72..104].try_into().expect("32 bytes"),
+            carried: r.u64(16),
+            manifest_offset: r.u64(24),
+            manifest_len: r.u64(32),
+            base_manifest_sha256: r.digest(40),
+            manifest_sha256: r.digest(72),
         };
         if f.carried > MAX_ENTRIES as u64 {
             return Err(format!(
@@ -86,12 +75,7 @@ impl DeltaFooter {
                 f.carried
             ));
         }
-        if f.manifest_len == 0 || f.manifest_len > MANIFEST_FRAME_CAP {
-            return Err(format!(
-                "the delta footer declares a manifest frame of {} bytes; it must be 1 to {MANIFEST_FRAME_CAP}",
-                f.manifest_len
-            ));
-        }
+        check_manifest_len(f.manifest_len, "delta footer")?;
         let end = f
             .manifest_offset
             .checked_add(f.manifest_len)
@@ -137,10 +121,7 @@ pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
     let tail = read_region(&file, path, len - DELTA_FOOTER_LEN, DELTA_FOOTER_LEN)?;
     let footer = DeltaFooter::decode(&tail, len).map_err(|e| reject(Check::Footer, e))?;
     let index = read_region(&file, path, footer.index_offset(), 8 + 8 * footer.carried)?;
-    let mut expected = [0u8; 8];
-    expected[0..4].copy_from_slice(&FOOTER_MAGIC.to_le_bytes());
-    expected[4..8].copy_from_slice(&((8 * footer.carried) as u32).to_le_bytes());
-    if index[0..8] != expected {
+    if index[0..8] != skippable_header((8 * footer.carried) as u32) {
         return Err(reject(
             Check::Footer,
             "the frame index is not the skippable frame the footer implies".into(),
@@ -218,13 +199,9 @@ pub fn frames_to_carry(new: &Manifest, base: &Manifest) -> Vec<usize> {
 pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Result<u64> {
     let m = &new.manifest;
     let carried = frames_to_carry(m, &base.manifest);
-    let dir = dir_of(output);
-    let temp = tempfile::Builder::new()
-        .prefix(".airlock-delta-")
-        .tempfile_in(&dir)
-        .ctx("create a temporary file in", &dir)?;
-    let temp_path = temp.path().to_path_buf();
-    let mut dest = temp.as_file().try_clone().ctx("open", &temp_path)?;
+    let temp = AtomicOutput::create(output)?;
+    let temp_path = temp.temp_path().to_path_buf();
+    let mut dest = temp.handle()?;
     let mut payload = 0u64;
     // Copy runs of consecutive carried frames in one go.
     let mut i = 0;
@@ -259,9 +236,7 @@ pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Re
     )?;
     let mut w = BufWriter::new(dest);
     w.write_all(&manifest_frame).ctx("write", &temp_path)?;
-    w.write_all(&FOOTER_MAGIC.to_le_bytes())
-        .ctx("write", &temp_path)?;
-    w.write_all(&((8 * carried.len()) as u32).to_le_bytes())
+    w.write_all(&skippable_header((8 * carried.len()) as u32))
         .ctx("write", &temp_path)?;
     for &c in &carried {
         w.write_all(&(c as u64).to_le_bytes())
@@ -275,13 +250,9 @@ pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Re
         manifest_sha256: new.manifest_sha256,
     };
     w.write_all(&footer.encode()).ctx("write", &temp_path)?;
-    let file = w
-        .into_inner()
+    w.into_inner()
         .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
-    file.sync_all().ctx("sync", &temp_path)?;
-    temp.persist(output)
-        .map_err(|e| Error::io("rename into place", output, e.error))?;
-    sync_dir(&dir)?;
+    temp.commit()?;
     Ok(payload + manifest_frame.len() as u64 + 8 + 8 * carried.len() as u64 + DELTA_FOOTER_LEN)
 }
 
@@ -646,22 +617,13 @@ pub fn patch(
             &m.bundle.version,
         ))
     });
-    let dir = dir_of(&output);
-    let temp = tempfile::Builder::new()
-        .prefix(".airlock-patch-")
-        .tempfile_in(&dir)
-        .ctx("create a temporary file in", &dir)?;
-    let temp_path = temp.path().to_path_buf();
-    let mut w =
-        BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().ctx("open", &temp_path)?);
+    let temp = AtomicOutput::create(&output)?;
+    let temp_path = temp.temp_path().to_path_buf();
+    let mut w = BufWriter::with_capacity(1 << 20, temp.handle()?);
     let stats = rebuild(&delta, &base, &mut w, &temp_path, threads)?;
-    let file = w
-        .into_inner()
+    w.into_inner()
         .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
-    file.sync_all().ctx("sync", &temp_path)?;
-    temp.persist(&output)
-        .map_err(|e| Error::io("rename into place", &output, e.error))?;
-    sync_dir(&dir)?;
+    temp.commit()?;
     Ok(PatchReport {
         output,
         base: base_path.to_path_buf(),

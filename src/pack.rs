@@ -343,8 +343,6 @@ pub fn write_tail(
     Ok(payload_bytes + compressed.len() as u64 + format::FOOTER_LEN)
 }
 
-pub use crate::output::sync_dir;
-
 fn artifact_record(
     kind: crate::manifest::Kind,
     name: String,

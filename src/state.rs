@@ -105,7 +105,7 @@ impl StateDir {
             .and_then(|f| f.sync_all())
             .ctx("sync", &tmp)?;
         fs::rename(&tmp, &file).ctx("replace", &file)?;
-        crate::pack::sync_dir(&self.path)
+        crate::output::sync_dir(&self.path)
     }
 }
 

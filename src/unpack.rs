@@ -8,7 +8,7 @@ use crate::error::Check;
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::hex;
 use crate::manifest::{FileEntry, Manifest};
-use crate::pack::sync_dir;
+use crate::output::sync_dir;
 use crate::reader::OpenedBundle;
 use crate::state::StateDir;
 use crate::trust::Trust;
@@ -72,10 +72,7 @@ fn beside(dest: &Path) -> Result<Beside> {
             "pass a directory path such as /opt/models/acme-7b",
         )
     })?;
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = crate::output::parent_dir(dest);
     if !parent.is_dir() {
         let why = if parent.exists() {
             format!("{} is not a directory", parent.display())

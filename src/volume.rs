@@ -5,11 +5,14 @@
 //! telling containers apart by their footer, reading a manifest frame at a given place, and
 //! mapping frames to the files they hold.
 use crate::error::{Check, Error, IoContext, Result};
-use crate::format::{self, FOOTER_LEN, FOOTER_MAGIC, Footer, MANIFEST_FRAME_CAP};
+use crate::format::{
+    self, FOOTER_LEN, Footer, FooterReader, FooterWriter, check_manifest_len, skippable_header,
+};
 use crate::hashing::{Digest, hex, sha256};
 use crate::manifest::{FrameRecord, Manifest};
 use crate::manifest_frame::decompress_frame;
-use crate::pack::{PackOptions, sync_dir};
+use crate::output::AtomicOutput;
+use crate::pack::PackOptions;
 use crate::payload::max_compressed_frame;
 use crate::reader::{self, OpenedBundle};
 use crate::spec::Spec;
@@ -63,9 +66,7 @@ pub fn sniff(path: &Path) -> Result<Container> {
         let mut head = [0u8; 16];
         file.read_exact_at(&mut head, len - footer_len)
             .ctx("read", path)?;
-        let magic = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
-        let size = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
-        Ok((magic == FOOTER_MAGIC && size == content)
+        Ok((head[0..8] == skippable_header(content))
             .then(|| head[8..16].try_into().expect("8 bytes")))
     };
     if tag_at(FOOTER_LEN, 32)?.is_some_and(|t| &t == b"AIRLOCK1") {
@@ -188,46 +189,33 @@ pub struct VolumeFooter {
 impl VolumeFooter {
     /// The 96 footer bytes.
     pub fn encode(&self) -> [u8; VOLUME_FOOTER_LEN as usize] {
-        let mut out = [0u8; VOLUME_FOOTER_LEN as usize];
-        out[0..4].copy_from_slice(&FOOTER_MAGIC.to_le_bytes());
-        out[4..8].copy_from_slice(&((VOLUME_FOOTER_LEN - 8) as u32).to_le_bytes());
-        out[8..16].copy_from_slice(VOLUME_TAG);
-        out[16..20].copy_from_slice(&self.number.to_le_bytes());
-        out[20..24].copy_from_slice(&self.count.to_le_bytes());
-        out[24..32].copy_from_slice(&self.first_frame.to_le_bytes());
-        out[32..40].copy_from_slice(&self.frame_count.to_le_bytes());
-        out[40..48].copy_from_slice(&self.manifest_offset.to_le_bytes());
-        out[48..56].copy_from_slice(&self.manifest_len.to_le_bytes());
-        out[56..88].copy_from_slice(&self.manifest_sha256);
-        out
+        FooterWriter::<{ VOLUME_FOOTER_LEN as usize }>::new(VOLUME_TAG)
+            .put(16, &self.number.to_le_bytes())
+            .put(20, &self.count.to_le_bytes())
+            .put(24, &self.first_frame.to_le_bytes())
+            .put(32, &self.frame_count.to_le_bytes())
+            .put(40, &self.manifest_offset.to_le_bytes())
+            .put(48, &self.manifest_len.to_le_bytes())
+            .put(56, &self.manifest_sha256)
+            .0
     }
 
     /// Parses and bounds-checks the last 96 bytes of a file of `file_len` bytes.
     pub fn decode(bytes: &[u8], file_len: u64) -> std::result::Result<VolumeFooter, String> {
-        if bytes.len() != VOLUME_FOOTER_LEN as usize || file_len < VOLUME_FOOTER_LEN {
+        if bytes.len() != VOLUME_FOOTER_LEN as usize {
             return Err(format!(
-                "the file is {file_len} bytes long, too short to hold the {VOLUME_FOOTER_LEN}-byte volume footer"
+                "the volume footer must be {VOLUME_FOOTER_LEN} bytes"
             ));
         }
-        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        if u32_at(0) != FOOTER_MAGIC
-            || u32_at(4) != (VOLUME_FOOTER_LEN - 8) as u32
-            || &bytes[8..16] != VOLUME_TAG
-        {
-            return Err("no airlock volume footer at the end of the file".into());
-        }
-        if bytes[88..96].iter().any(|&b| b != 0) {
-            return Err("the volume footer's reserved bytes are not zero".into());
-        }
+        let r = FooterReader::open(bytes, file_len, VOLUME_TAG, 88, "volume footer")?;
         let f = VolumeFooter {
-            number: u32_at(16),
-            count: u32_at(20),
-            first_frame: u64_at(24),
-            frame_count: u64_at(32),
-            manifest_offset: u64_at(40),
-            manifest_len: u64_at(48),
-            manifest_sha256: bytes[56..88].try_into().expect("32 bytes"),
+            number: r.u32(16),
+            count: r.u32(20),
+            first_frame: r.u64(24),
+            frame_count: r.u64(32),
+            manifest_offset: r.u64(40),
+            manifest_len: r.u64(48),
+            manifest_sha256: r.digest(56),
         };
         if f.count == 0 || f.count > MAX_VOLUMES || f.number == 0 || f.number > f.count {
             return Err(format!(
@@ -238,12 +226,7 @@ impl VolumeFooter {
         if f.frame_count == 0 {
             return Err("the volume footer declares a volume without payload frames".into());
         }
-        if f.manifest_len == 0 || f.manifest_len > MANIFEST_FRAME_CAP {
-            return Err(format!(
-                "the volume footer declares a manifest frame of {} bytes; it must be 1 to {MANIFEST_FRAME_CAP}",
-                f.manifest_len
-            ));
-        }
+        check_manifest_len(f.manifest_len, "volume footer")?;
         let end = f
             .manifest_offset
             .checked_add(f.manifest_len)
@@ -334,10 +317,7 @@ pub fn open_volume(path: &Path) -> Result<OpenedVolume> {
             footer.manifest_offset - WRAPPER_LEN,
             WRAPPER_LEN,
         )?;
-        let mut expected = [0u8; 8];
-        expected[0..4].copy_from_slice(&FOOTER_MAGIC.to_le_bytes());
-        expected[4..8].copy_from_slice(&(footer.manifest_len as u32).to_le_bytes());
-        if wrapper != expected {
+        if wrapper != skippable_header(footer.manifest_len as u32) {
             return Err(reject(
                 Check::Footer,
                 "the manifest copy is not wrapped in the skippable frame the footer implies".into(),
@@ -572,12 +552,7 @@ pub fn volume_name(base: &Path, number: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-pub(crate) fn dir_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
+pub(crate) use crate::output::parent_dir as dir_of;
 
 /// One volume written.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -665,7 +640,6 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
     let reserve = volume_reserve(bundle);
     let plans = plan_volumes(m, reserve, size)?;
     let count = plans.len() as u32;
-    let dir = dir_of(output);
     let manifest_frame = read_region(
         &bundle.file,
         &bundle.path,
@@ -675,12 +649,9 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
     let mut written = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         let number = i as u32 + 1;
-        let temp = tempfile::Builder::new()
-            .prefix(".airlock-volume-")
-            .tempfile_in(&dir)
-            .ctx("create a temporary file in", &dir)?;
-        let temp_path = temp.path().to_path_buf();
-        let mut dest = temp.as_file().try_clone().ctx("open", &temp_path)?;
+        let temp = AtomicOutput::create(&volume_name(output, number))?;
+        let temp_path = temp.temp_path().to_path_buf();
+        let mut dest = temp.handle()?;
         let mut source = bundle.file.try_clone().ctx("open", &bundle.path)?;
         source
             .seek(SeekFrom::Start(m.frames[plan.first_frame].offset))
@@ -697,9 +668,7 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
         let mut w = BufWriter::new(dest);
         let last = number == count;
         if !last {
-            w.write_all(&FOOTER_MAGIC.to_le_bytes())
-                .ctx("write", &temp_path)?;
-            w.write_all(&(manifest_frame.len() as u32).to_le_bytes())
+            w.write_all(&skippable_header(manifest_frame.len() as u32))
                 .ctx("write", &temp_path)?;
         }
         let manifest_offset = plan.payload_bytes + if last { 0 } else { WRAPPER_LEN };
@@ -714,10 +683,8 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
             manifest_sha256: bundle.manifest_sha256,
         };
         w.write_all(&footer.encode()).ctx("write", &temp_path)?;
-        let file = w
-            .into_inner()
+        w.into_inner()
             .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
-        file.sync_all().ctx("sync", &temp_path)?;
         let bytes = manifest_offset + manifest_frame.len() as u64 + VOLUME_FOOTER_LEN;
         debug_assert!(bytes <= size);
         written.push((
@@ -734,11 +701,9 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
     }
     let mut out = Vec::new();
     for (temp, v) in written {
-        temp.persist(&v.path)
-            .map_err(|e| Error::io("rename into place", &v.path, e.error))?;
+        temp.commit()?;
         out.push(v);
     }
-    sync_dir(&dir)?;
     Ok(out)
 }
 
@@ -1257,22 +1222,13 @@ pub fn join(paths: &[PathBuf], output: Option<&Path>, threads: usize) -> Result<
             "choose another -o",
         ));
     }
-    let dir = dir_of(&output);
-    let temp = tempfile::Builder::new()
-        .prefix(".airlock-join-")
-        .tempfile_in(&dir)
-        .ctx("create a temporary file in", &dir)?;
-    let temp_path = temp.path().to_path_buf();
-    let mut w =
-        BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().ctx("open", &temp_path)?);
+    let temp = AtomicOutput::create(&output)?;
+    let temp_path = temp.temp_path().to_path_buf();
+    let mut w = BufWriter::with_capacity(1 << 20, temp.handle()?);
     let bytes = join_into(&volumes, &mut w, &temp_path, threads)?;
-    let file = w
-        .into_inner()
+    w.into_inner()
         .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
-    file.sync_all().ctx("sync", &temp_path)?;
-    temp.persist(&output)
-        .map_err(|e| Error::io("rename into place", &output, e.error))?;
-    sync_dir(&dir)?;
+    temp.commit()?;
     Ok(JoinReport {
         output,
         volumes: volumes.iter().map(|v| v.bundle.path.clone()).collect(),

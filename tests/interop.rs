@@ -3,7 +3,7 @@
 //! `airlock/`; stock `minisign -V` verifies the manifest signature made with an `airlock keygen`
 //! key; airlock accepts keys made by stock `minisign -G -W`, for signing and in trust.toml;
 //! `sha256sum -c airlock/SHA256SUMS` checks the extracted tree, and the checksum file is bound to
-//! the signed manifest; and the README's stock-tools recipe (`RECIPE`) works on a good bundle
+//! the signed manifest; and the README's stock-tools recipe (read from README.md) works on a good bundle
 //! and fails on tampered ones. These tests need `tar`, `zstd`, `minisign`, `sha256sum` and
 //! `bash`, and fail (never skip) when one is missing.
 mod common;
@@ -18,23 +18,27 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The README's "check a bundle with stock tools" recipe. README.md must show exactly this
-/// script; `readme_stock_tools_recipe` runs it with `bash -euo pipefail -c`. Inputs: `BUNDLE`,
-/// `PUBKEY` (the release signer's `.pub` file) and `KEYID` (its key id); it extracts into the
-/// current directory, which should be empty.
-const RECIPE: &str = r#"# Extract: an airlock bundle is an ordinary tar.zst (or: zstd -dc "$BUNDLE" | tar -x).
-tar --zstd -xf "$BUNDLE"
-# The release signature over the manifest, with the signer's public key.
-minisign -Vm airlock/manifest.toml -x "airlock/signatures/release-$KEYID.minisig" -p "$PUBKEY"
-# The checksum file is the one the signed manifest names.
-grep -qx "checksums_sha256 = \"$(sha256sum < airlock/SHA256SUMS | cut -d' ' -f1)\"" airlock/manifest.toml
-# Every extracted file matches, and nothing was extracted that the checksum file does not list.
-sha256sum -c airlock/SHA256SUMS
-diff <(find . -type f ! -path './airlock/*' | sed 's|^\./||' | LC_ALL=C sort) \
-     <(cut -d' ' -f3- airlock/SHA256SUMS | LC_ALL=C sort)
-# What was verified: check name, target and expiry against your site.
-grep -E '^(name|version|sequence|target|created|expires) = ' airlock/manifest.toml
-"#;
+/// The README's "check a bundle with stock tools" recipe, read from README.md between its
+/// markers, so the test runs exactly what users are told to run. Inputs: `BUNDLE`, `PUBKEY` (the
+/// release signer's `.pub` file) and `KEYID` (its key id); it extracts into the current directory,
+/// which should be empty.
+fn recipe() -> String {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md is readable");
+    let start = readme
+        .find("<!-- stock-tools-recipe:begin -->")
+        .expect("README.md marks the recipe's start");
+    let end = readme
+        .find("<!-- stock-tools-recipe:end -->")
+        .expect("README.md marks the recipe's end");
+    let block = &readme[start..end];
+    let body = block
+        .split_once("```bash\n")
+        .and_then(|(_, rest)| rest.rsplit_once("```"))
+        .map(|(body, _)| body)
+        .expect("the recipe is a ```bash block");
+    body.to_string()
+}
 
 fn require_stock_tools() {
     for tool in ["tar", "zstd", "minisign", "sha256sum", "bash"] {
@@ -322,11 +326,11 @@ fn sha256sum_checks_the_extracted_tree() {
     assert!(stdout(&out).contains("model/acme-7b/config.json: FAILED"));
 }
 
-/// Runs `RECIPE` on `bundle` in a fresh directory with the fixture's release key.
+/// Runs the README recipe on `bundle` in a fresh directory with the fixture's release key.
 fn run_recipe(f: &Fixture, bundle: &Path, key: &Key, name: &str) -> Output {
     let dir = empty_dir(f, name);
     let mut cmd = Command::new("bash");
-    cmd.args(["-euo", "pipefail", "-c", RECIPE])
+    cmd.args(["-euo", "pipefail", "-c", &recipe()])
         .current_dir(&dir)
         .env("BUNDLE", bundle)
         .env("PUBKEY", &key.public)
