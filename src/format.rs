@@ -9,9 +9,9 @@ pub const LARGE_FILE: u64 = 1 << 20;
 /// Length of the footer (a zstd skippable frame) at the end of every bundle.
 pub const FOOTER_LEN: u64 = 40;
 /// Cap on the manifest frame, compressed and decompressed.
-pub const MANIFEST_FRAME_CAP: u64 = 64 << 20;
+pub const MANIFEST_FRAME_CAP: u64 = 16 << 20;
 /// Cap on the number of files and of frames a manifest may list.
-pub const MAX_ENTRIES: usize = 1_000_000;
+pub const MAX_ENTRIES: usize = 200_000;
 /// Cap on the number of signature files.
 pub const MAX_SIGNATURES: usize = 64;
 /// Cap on one signature file's size.

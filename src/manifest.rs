@@ -331,6 +331,7 @@ impl Manifest {
 
     fn check_artifacts(&self) -> Result<(), String> {
         let mut seen = BTreeSet::new();
+        let mut covered = 0usize;
         for a in &self.artifacts {
             let expected = format!("{}/{}", a.kind.as_str(), a.name);
             if a.path.as_str() != expected {
@@ -339,12 +340,9 @@ impl Manifest {
             if !seen.insert(a.path.clone()) {
                 return Err(format!("artifact `{}` is listed twice", a.path));
             }
-            let files: Vec<&FileEntry> = self
-                .files
-                .iter()
-                .filter(|f| f.path.is_below(a.path.as_str()))
-                .collect();
-            let bytes: u64 = files.iter().map(|f| f.size).sum();
+            let files = files_below(&self.files, &a.path);
+            covered += files.len();
+            let bytes = files.iter().fold(0u64, |sum, f| sum.saturating_add(f.size));
             if files.len() as u64 != a.files || bytes != a.bytes {
                 return Err(format!(
                     "artifact `{}` declares {} files and {} bytes; the file list has {} and {bytes}",
@@ -354,11 +352,7 @@ impl Manifest {
                     files.len()
                 ));
             }
-            let digest = tree_digest(files.iter().map(|f| {
-                let rel = &f.path.as_str()[a.path.as_str().len() + 1..];
-                (rel, f.size, f.mode, f.sha256)
-            }));
-            if digest != a.tree_digest {
+            if artifact_digest(&a.path, files) != a.tree_digest {
                 return Err(format!(
                     "artifact `{}` tree_digest does not match its files",
                     a.path
@@ -368,14 +362,24 @@ impl Manifest {
         if !self.artifacts.windows(2).all(|w| w[0].path < w[1].path) {
             return Err("artifacts are not sorted by path".into());
         }
-        for f in &self.files {
-            if !self
-                .artifacts
-                .iter()
-                .any(|a| f.path.is_below(a.path.as_str()))
-            {
-                return Err(format!("file `{}` belongs to no artifact", f.path));
-            }
+        // Artifact paths are `KIND/NAME` and never nest, so their file runs are disjoint.
+        if covered != self.files.len() {
+            let orphan = self.files.iter().find(|f| {
+                let root = f
+                    .path
+                    .as_str()
+                    .splitn(3, '/')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join("/");
+                self.artifacts
+                    .binary_search_by(|a| a.path.as_str().cmp(&root))
+                    .is_err()
+            });
+            return Err(match orphan {
+                Some(f) => format!("file `{}` belongs to no artifact", f.path),
+                None => "files are listed under more than one artifact".to_string(),
+            });
         }
         Ok(())
     }
@@ -389,6 +393,25 @@ impl Manifest {
     pub fn frame_spans(&self) -> Vec<FrameSpan> {
         plan_frames_for(&self.files)
     }
+}
+
+/// The run of `files` (sorted by path) that lies below the directory `dir`, found by binary
+/// search: cost O(log n) per artifact, whatever a hostile manifest lists.
+pub fn files_below<'a>(files: &'a [FileEntry], dir: &BundlePath) -> &'a [FileEntry] {
+    let prefix = format!("{dir}/");
+    let start = files.partition_point(|f| f.path.as_str() < prefix.as_str());
+    let len = files[start..].partition_point(|f| f.path.as_str().starts_with(prefix.as_str()));
+    &files[start..start + len]
+}
+
+/// The tree digest of an artifact rooted at `dir` holding `files` (paths below `dir`).
+pub fn artifact_digest(dir: &BundlePath, files: &[FileEntry]) -> Digest {
+    let cut = dir.as_str().len() + 1;
+    tree_digest(
+        files
+            .iter()
+            .map(|f| (&f.path.as_str()[cut..], f.size, f.mode, f.sha256)),
+    )
 }
 
 /// Applies the frame rule to a file list.

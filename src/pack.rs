@@ -10,7 +10,8 @@ use crate::format::{self, Footer, FrameSpan};
 use crate::hashing::{Digest, hex, sha256};
 use crate::keys::SigningKey;
 use crate::manifest::{
-    Artifact, BundleInfo, FileEntry, FrameRecord, Layout, Manifest, check_file_set, tree_digest,
+    Artifact, BundleInfo, FileEntry, FrameRecord, Layout, Manifest, artifact_digest,
+    check_file_set, files_below,
 };
 use crate::manifest_frame::{MAX_COPY_BYTES, ManifestFrame, compress_frame};
 use crate::output::AtomicOutput;
@@ -329,7 +330,7 @@ pub fn write_tail(
     if compressed.len() as u64 > format::MANIFEST_FRAME_CAP {
         return Err(Error::config(
             path,
-            "the manifest frame exceeds its 64 MiB cap",
+            "the manifest frame exceeds its 16 MiB cap",
             "split the release into several bundles",
         ));
     }
@@ -349,18 +350,10 @@ fn artifact_record(
     path: BundlePath,
     entries: &[FileEntry],
 ) -> Artifact {
-    let files: Vec<&FileEntry> = entries
-        .iter()
-        .filter(|f| f.path.is_below(path.as_str()))
-        .collect();
-    let prefix = path.as_str().len() + 1;
+    let files = files_below(entries, &path);
     Artifact {
         kind,
-        tree_digest: tree_digest(
-            files
-                .iter()
-                .map(|f| (&f.path.as_str()[prefix..], f.size, f.mode, f.sha256)),
-        ),
+        tree_digest: artifact_digest(&path, files),
         files: files.len() as u64,
         bytes: files.iter().map(|f| f.size).sum(),
         name,

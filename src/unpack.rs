@@ -2,7 +2,7 @@
 //! the destination (file hashes checked as written, each file fsynced), then one atomic rename —
 //! or, with `--replace`, an atomic exchange. The destination is either the complete verified tree
 //! or untouched. A lock beside the destination serialises concurrent runs; leftovers of a killed
-//! run are removed by the next one; a receipt beside the destination makes re-runs a no-op.
+//! run are removed by the next one; re-running over the identical tree (contents hashed) is a no-op.
 use crate::enforce::gate_file;
 use crate::error::Check;
 use crate::error::{Error, IoContext, Result};
@@ -60,7 +60,6 @@ pub struct UnpackReport {
 struct Beside {
     parent: PathBuf,
     lock: PathBuf,
-    receipt: PathBuf,
     staging_prefix: String,
 }
 
@@ -87,7 +86,6 @@ fn beside(dest: &Path) -> Result<Beside> {
     }
     Ok(Beside {
         lock: parent.join(format!(".{name}.airlock-lock")),
-        receipt: parent.join(format!(".{name}.airlock-receipt")),
         staging_prefix: format!(".{name}.airlock-staging-"),
         parent,
     })
@@ -114,8 +112,9 @@ pub fn unpack(
     let manifest_hex = hex(&bundle.manifest_sha256);
     let exists = fs::symlink_metadata(dest).is_ok();
     let outcome = if exists {
-        let receipt = fs::read_to_string(&b.receipt).unwrap_or_default();
-        if receipt.trim() == manifest_hex && tree_matches(dest, m)? {
+        // No receipt is trusted: the installed tree itself is compared, contents included, so a
+        // run killed right after its rename, or a tree edited since, is judged by what is there.
+        if tree_matches(dest, m)? {
             Outcome::AlreadyPresent
         } else if !opts.replace {
             return Err(Error::config(
@@ -141,7 +140,7 @@ pub fn unpack(
                 }
                 Ok(())
             })
-            .and_then(|()| install(&staging, dest, &b, &manifest_hex, outcome));
+            .and_then(|()| install(&staging, dest, &b, outcome));
         if result.is_err() {
             let _ = fs::remove_dir_all(&staging);
         }
@@ -262,15 +261,7 @@ impl Write for WrittenFile {
     }
 }
 
-fn install(
-    staging: &Path,
-    dest: &Path,
-    b: &Beside,
-    manifest_hex: &str,
-    outcome: Outcome,
-) -> Result<()> {
-    let receipt_tmp = b.receipt.with_extension("airlock-receipt-new");
-    fs::write(&receipt_tmp, format!("{manifest_hex}\n")).ctx("write", &receipt_tmp)?;
+fn install(staging: &Path, dest: &Path, b: &Beside, outcome: Outcome) -> Result<()> {
     if outcome == Outcome::Replaced {
         rustix::fs::renameat_with(
             rustix::fs::CWD,
@@ -285,7 +276,6 @@ fn install(
     } else {
         fs::rename(staging, dest).ctx("rename staging directory to", dest)?;
     }
-    fs::rename(&receipt_tmp, &b.receipt).ctx("write", &b.receipt)?;
     sync_dir(&b.parent)
 }
 

@@ -511,3 +511,24 @@ fn bundle_from_a_pipe_is_refused() {
         }
     }
 }
+
+/// A run killed right after its atomic rename leaves the complete tree and nothing else to mark
+/// it. No receipt is trusted: the next plain run compares the tree itself (contents hashed) and is
+/// a no-op success. (An earlier design wrote a receipt after the rename and refused this case.)
+#[test]
+fn rerun_after_a_kill_right_after_the_rename_is_a_no_op() {
+    let b = build(small_files());
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("dest");
+    let o = unpack_cmd(&b, &dest, false).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        2,
+        "only the tree and its lock file remain beside it"
+    );
+    let o = unpack_cmd(&b, &dest, false).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(tree(&dest), expected(&b.files));
+}

@@ -1,20 +1,27 @@
-//! Property-based fuzzing that runs in `cargo test` with a bounded number of cases (fast, no
-//! nightly toolchain): the footer parser, the manifest parser, the manifest-frame decoder and the
-//! signature-file parser in-process (never panic; anything accepted is canonical), and the whole
-//! `verify --deep` / `unpack` path of the real binary on mutated small bundles, three ways:
+//! Property-based fuzzing that runs in `cargo test` with a bounded number of cases (32 to 256 per
+//! target, a few seconds in all; no nightly toolchain). In-process, these must never panic: the
+//! footer parser, the manifest parser (anything accepted re-renders byte-identically), the
+//! manifest-frame decoder, the signature-file parser and verifier, the policy and safeguard parsers
+//! (all run before any signature is checked) and the safetensors content gate. Then the whole
+//! `verify --deep` / `unpack` path of the real binary on mutated small bundles, four ways:
 //!
 //! * raw: bytes of a valid bundle flipped, inserted, deleted, truncated or appended (an attacker
 //!   without a key);
 //! * signed manifest: the manifest text mutated, then validly re-signed (a careless or
 //!   compromised signer);
-//! * signed payload: the uncompressed payload tar mutated, re-framed and re-signed.
+//! * signed payload: the uncompressed payload tar mutated, re-framed and re-signed;
+//! * volumes: raw mutations of one volume of a split bundle (`verify` of it, `unpack` of the set).
 //!
-//! The oracle: the binary never crashes (exit 0 or 1 only); on exit 1 the destination is absent;
-//! exit 0 only when the result is equivalent to the original — the unpacked tree is exactly the
-//! original tree (and for raw mutations the signed manifest is the original one).
+//! The oracle: the binary never crashes (exit 0 or 1 only); verify and unpack agree; on failure
+//! the destination is absent and no staging directory is left; exit 0 only when the result is
+//! equivalent to the original — the unpacked tree is exactly the original tree (and for raw
+//! mutations the signed manifest is the original one; a changed signed payload is never accepted).
 //!
-//! Crashes found here become named regression tests: `signature_with_truncated_global_signature`
-//! in `hostile.rs` (a short global signature panicked inside minisign).
+//! Crashes found here became named regression tests in `hostile.rs`:
+//! `signature_with_truncated_global_signature` (a short global signature panicked inside
+//! minisign; found by `signature_parse_and_verify_never_panic`) and
+//! `manifest_declaring_an_exabyte_file` (the frame plan overflowed or exhausted memory; found by
+//! `manifest_parse_of_mutated_numbers_and_strings`).
 #[path = "support/craft.rs"]
 mod craft;
 
@@ -469,5 +476,45 @@ proptest! {
         } else {
             prop_assert!(!dest.exists());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The policy and safeguard files a bundle carries are parsed from the manifest frame's
+    /// copies before any signature is checked: their parsers must never panic either.
+    #[test]
+    fn policy_and_safeguard_parsers_never_panic(which in 0usize..5, ops in ops()) {
+        const FILES: [(&str, &str); 5] = [
+            ("policy.toml", include_str!("../manifests/example/policy/policy.toml")),
+            ("audit-logging.toml", include_str!("../manifests/example/safeguards/audit-logging.toml")),
+            ("human-review.toml", include_str!("../manifests/example/safeguards/human-review.toml")),
+            ("content-filter.toml", include_str!("../manifests/example/safeguards/content-filter.toml")),
+            ("rate-limits.toml", include_str!("../manifests/example/safeguards/rate-limits.toml")),
+        ];
+        let (name, text) = FILES[which];
+        let mutated = apply(text.as_bytes().to_vec(), &ops);
+        let Ok(mutated) = String::from_utf8(mutated) else { return Ok(()) };
+        if which == 0 {
+            let _ = airlock::policy::Policy::parse(&mutated);
+        } else {
+            let _ = airlock::safeguards::Safeguard::parse(name, &mutated);
+        }
+    }
+
+    /// The content gate judges staged files (signed content) by their bytes: never panics on
+    /// mutated safetensors headers.
+    #[test]
+    fn safetensors_gate_never_panics(ops in ops()) {
+        let bytes = include_bytes!("../manifests/example/models/acme-7b/model.safetensors");
+        let head = &bytes[..bytes.len().min(4096)];
+        let mut mutated = apply(head.to_vec(), &ops);
+        if mutated.len() < bytes.len() {
+            mutated.extend_from_slice(&bytes[head.len()..]);
+        }
+        let size = mutated.len() as u64;
+        let _ = airlock::gate::check_safetensors(&mut std::io::Cursor::new(&mutated), size);
+        let _ = airlock::gate::judge("model.safetensors", &mut std::io::Cursor::new(&mutated), size);
     }
 }

@@ -681,9 +681,9 @@ pub fn minisig_text(
     s
 }
 
-/// A signature by `k` over `message` with a trusted comment, both computed with a plain ed25519
-/// implementation: `legacy` signs the message itself (`Ed`), otherwise its BLAKE2b-512 is not
-/// available here, so only legacy signatures are built this way.
+/// A legacy (`Ed`, non-prehashed) minisign signature file by `k` over `message` itself, with a
+/// genuine global signature over `trusted`: built with a plain ed25519 implementation from the
+/// key's raw secret, since minisign 0.10 only writes prehashed signatures.
 pub fn legacy_minisig(k: &TestKey, message: &[u8], trusted: &str) -> String {
     let sk = ed25519_compact::SecretKey::from_slice(&k.ed25519_secret()).expect("sk");
     let sig = sk.sign(message, None);
