@@ -217,7 +217,10 @@ set_phase() {
   ARCHIVE="$BH/release.tar.zst"; FLOOR="$OUT/floor.tar.zst"
   DEST="$OUT/airlock-dest"; BH_DEST="$OUT/byhand-dest"
   mkdir -p "$OUT" "$BH"
-  export PH SPEC REL_PARENT OUT BH BUNDLE BUNDLE_T ARCHIVE FLOOR DEST BH_DEST
+  # Each phase's bundle is a different release of the same name and sequence: give each phase its
+  # own rollback state, never the machine's /var/lib/airlock.
+  AIRLOCK_STATE_DIR="$PH/state"
+  export PH SPEC REL_PARENT OUT BH BUNDLE BUNDLE_T ARCHIVE FLOOR DEST BH_DEST AIRLOCK_STATE_DIR
 }
 
 generate() { # DIR SIZE_GIB

@@ -130,29 +130,47 @@ fn load_checks(args: &CheckArgs) -> anyhow::Result<(trust::Trust, u64, usize)> {
 }
 
 /// Opens the bundle and decides, then appends the decision to the audit log if one was asked for.
-fn decide<R>(
+/// `open` yields the container (a bundle, a volume, a delta), `manifest_of` the bundle whose
+/// manifest it carries, `decide` the verdict; the audit log gets one line either way.
+#[allow(clippy::too_many_arguments)]
+fn decide<O, R>(
     command: &str,
     bundle: &std::path::Path,
     args: &CheckArgs,
     now: u64,
-    decide: impl FnOnce(&reader::OpenedBundle) -> Result<R, Error>,
+    open: impl FnOnce() -> Result<O, Error>,
+    manifest_of: impl Fn(&O) -> &reader::OpenedBundle,
+    decide: impl FnOnce(&O) -> Result<R, Error>,
     report_of: impl Fn(&R) -> &verify::VerifyReport,
 ) -> anyhow::Result<R> {
     let log = |opened: Option<&reader::OpenedBundle>, outcome| match &args.audit_log {
         Some(log) => audit::append(log, audit::record(command, bundle, opened, outcome, now)),
         None => Ok(()),
     };
-    match reader::open(bundle) {
+    match open() {
         Err(e) => {
             log(None, Err(&e))?;
             Err(e.into())
         }
         Ok(opened) => {
             let result = decide(&opened);
-            log(Some(&opened), result.as_ref().map(&report_of))?;
+            log(Some(manifest_of(&opened)), result.as_ref().map(&report_of))?;
             Ok(result?)
         }
     }
+}
+
+/// The one-line summary of an unpack.
+fn print_unpacked(r: &unpack::UnpackReport) {
+    let what = match r.outcome {
+        unpack::Outcome::Installed => "installed",
+        unpack::Outcome::AlreadyPresent => "already present, nothing written",
+        unpack::Outcome::Replaced => "replaced the previous tree",
+    };
+    eprintln!(
+        "{}: {} {} -> {}: {what} ({} files)",
+        r.verify.bundle, r.verify.name, r.verify.version, r.dest, r.verify.files
+    );
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
@@ -251,6 +269,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 &a.bundle,
                 &a.check,
                 now,
+                || reader::open(&a.bundle),
+                |o| o,
                 |o| verify::verify(o, &trust, &opts),
                 |r| r,
             )?;
@@ -286,25 +306,15 @@ fn run(command: Command) -> anyhow::Result<()> {
                 &a.bundle,
                 &a.check,
                 now,
+                || reader::open(&a.bundle),
+                |o| o,
                 |o| unpack::unpack(o, &trust, &a.dest, &opts),
                 |r| &r.verify,
             )?;
             if a.check.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
             } else if !a.check.quiet {
-                let what = match r.outcome {
-                    unpack::Outcome::Installed => "installed",
-                    unpack::Outcome::AlreadyPresent => "already present, nothing written",
-                    unpack::Outcome::Replaced => "replaced the previous tree",
-                };
-                eprintln!(
-                    "{}: {} {} -> {}: {what} ({} files)",
-                    a.bundle.display(),
-                    r.verify.name,
-                    r.verify.version,
-                    r.dest,
-                    r.verify.files
-                );
+                print_unpacked(&r);
             }
         }
         Command::Sign(a) => {
@@ -476,44 +486,34 @@ fn verify_logistics(
     if kind == Container::Bundle {
         return Ok(false);
     }
-    let log = |opened: Option<&reader::OpenedBundle>,
-               outcome: Result<&verify::VerifyReport, &Error>| {
-        match &a.check.audit_log {
-            Some(log) => audit::append(
-                log,
-                audit::record("verify", &a.bundle, opened, outcome, now),
-            ),
-            None => Ok(()),
-        }
-    };
     let (text, value) = match kind {
         Container::Volume => {
-            let v = match airlock::volume::open_volume(&a.bundle) {
-                Ok(x) => x,
-                Err(e) => {
-                    log(None, Err(&e))?;
-                    return Err(e.into());
-                }
-            };
-            let r = airlock::volume::verify_volume(&v, trust, opts);
-            log(Some(&v.bundle), r.as_ref().map(|r| &r.verify))?;
-            let r = r?;
+            let r = decide(
+                "verify",
+                &a.bundle,
+                &a.check,
+                now,
+                || airlock::volume::open_volume(&a.bundle),
+                |v| &v.bundle,
+                |v| airlock::volume::verify_volume(v, trust, opts),
+                |r| &r.verify,
+            )?;
             (
                 airlock::volume::render_verify(&r),
                 serde_json::to_value(&r)?,
             )
         }
         _ => {
-            let d = match airlock::delta::open_delta(&a.bundle) {
-                Ok(x) => x,
-                Err(e) => {
-                    log(None, Err(&e))?;
-                    return Err(e.into());
-                }
-            };
-            let r = airlock::delta::verify_delta(&d, trust, opts);
-            log(Some(&d.bundle), r.as_ref().map(|r| &r.verify))?;
-            let r = r?;
+            let r = decide(
+                "verify",
+                &a.bundle,
+                &a.check,
+                now,
+                || airlock::delta::open_delta(&a.bundle),
+                |d| &d.bundle,
+                |d| airlock::delta::verify_delta(d, trust, opts),
+                |r| &r.verify,
+            )?;
             (airlock::delta::render_verify(&r), serde_json::to_value(&r)?)
         }
     };
@@ -580,15 +580,7 @@ fn unpack_logistics(
     if a.check.json {
         print_json(&serde_json::json!({"ok": true, "report": r}))?;
     } else if !a.check.quiet {
-        let what = match r.outcome {
-            unpack::Outcome::Installed => "installed",
-            unpack::Outcome::AlreadyPresent => "already present, nothing written",
-            unpack::Outcome::Replaced => "replaced the previous tree",
-        };
-        eprintln!(
-            "{}: {} {} -> {}: {what} ({} files)",
-            r.verify.bundle, r.verify.name, r.verify.version, r.dest, r.verify.files
-        );
+        print_unpacked(&r);
     }
     Ok(true)
 }

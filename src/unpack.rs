@@ -192,40 +192,63 @@ fn extract(bundle: &OpenedBundle, staging: &Path, threads: usize) -> Result<()> 
     let m = &bundle.manifest;
     fs::create_dir(staging).ctx("create staging directory", staging)?;
     let mut dirs = BTreeSet::new();
-    stream_payload(
-        bundle,
-        threads,
-        |entry: &FileEntry| {
-            let target = entry.path.under(staging);
-            for dir in entry.path.ancestors() {
-                if dirs.insert(dir.to_string()) {
-                    let p = staging.join(dir);
-                    fs::create_dir(&p).ctx("create directory", &p)?;
+    // Files are fsynced on a thread of their own, so the disk flushes one file while the next is
+    // decompressed and written; every fsync has finished before this function returns, that is
+    // before the staging directory is renamed into place.
+    let (to_sync, synced) = crossbeam_channel::bounded::<(File, PathBuf)>(64);
+    std::thread::scope(|scope| {
+        let syncer = scope.spawn(move || -> Result<()> {
+            let mut first_error = None;
+            for (file, path) in synced {
+                if first_error.is_none()
+                    && let Err(e) = file.sync_all()
+                {
+                    first_error = Some(Error::io("sync", &path, e));
                 }
             }
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&target)
-                .ctx("create", &target)?;
-            Ok(WrittenFile {
-                writer: BufWriter::with_capacity(1 << 20, file),
-                path: target,
-            })
-        },
-        |entry, written| {
-            let WrittenFile { writer, path } = written;
-            let file = writer
-                .into_inner()
-                .map_err(|e| Error::io("write", &path, e.into_error()))?;
-            file.set_permissions(fs::Permissions::from_mode(entry.mode.bits()))
-                .ctx("set mode of", &path)?;
-            file.set_modified(mtime_of(m)).ctx("set mtime of", &path)?;
-            file.sync_all().ctx("sync", &path)?;
-            Ok(())
-        },
-    )?;
+            first_error.map_or(Ok(()), Err)
+        });
+        let streamed = stream_payload(
+            bundle,
+            threads,
+            |entry: &FileEntry| {
+                let target = entry.path.under(staging);
+                for dir in entry.path.ancestors() {
+                    if dirs.insert(dir.to_string()) {
+                        let p = staging.join(dir);
+                        fs::create_dir(&p).ctx("create directory", &p)?;
+                    }
+                }
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&target)
+                    .ctx("create", &target)?;
+                Ok(WrittenFile {
+                    writer: BufWriter::with_capacity(1 << 20, file),
+                    path: target,
+                })
+            },
+            |entry, written| {
+                let WrittenFile { writer, path } = written;
+                let file = writer
+                    .into_inner()
+                    .map_err(|e| Error::io("write", &path, e.into_error()))?;
+                file.set_permissions(fs::Permissions::from_mode(entry.mode.bits()))
+                    .ctx("set mode of", &path)?;
+                file.set_modified(mtime_of(m)).ctx("set mtime of", &path)?;
+                to_sync
+                    .send((file, path))
+                    .map_err(|_| Error::Environment("the fsync thread stopped".into()))
+            },
+        );
+        drop(to_sync);
+        let flushed = syncer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Environment("the fsync thread panicked".into())));
+        streamed.and(flushed)
+    })?;
     // Deepest directories first, so setting a child's times never disturbs its parent's.
     for dir in dirs.iter().rev().chain(std::iter::once(&String::new())) {
         let p = if dir.is_empty() {

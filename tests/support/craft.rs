@@ -206,6 +206,9 @@ pub struct Parts {
     pub footer: Option<Vec<u8>>,
     /// Bytes appended after the footer.
     pub trailing: Vec<u8>,
+    /// Copies of the policy and safeguard files for the manifest frame (`airlock/copies/`):
+    /// [`Parts::honest`] fills them from the files it is given.
+    pub copies: Vec<(String, Vec<u8>)>,
     /// zstd level of payload and manifest frames.
     pub level: i32,
 }
@@ -283,7 +286,24 @@ impl Parts {
         let mut files = files.to_vec();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let entries: Vec<FileEntry> = files.iter().map(Entry::manifest_entry).collect();
-        Parts::from_tar(entries, &canonical_tar(&files))
+        let mut parts = Parts::from_tar(entries, &canonical_tar(&files));
+        parts.copies = files
+            .iter()
+            .filter(|f| airlock::enforce::is_governed(&BundlePath::parse(&f.path).unwrap()))
+            .map(|f| (f.path.clone(), f.content.clone()))
+            .collect();
+        if !parts.copies.is_empty() {
+            let governed: Vec<(BundlePath, Vec<u8>)> = parts
+                .copies
+                .iter()
+                .map(|(p, b)| (BundlePath::parse(p).unwrap(), b.clone()))
+                .collect();
+            if let Ok(g) = airlock::enforce::load_governed(&governed) {
+                parts.manifest.policy = g.policy.map(|p| p.reference());
+            }
+            parts.seal();
+        }
+        parts
     }
 
     /// A bundle whose manifest lists `entries` (in this order, unchecked) and whose payload is
@@ -334,6 +354,7 @@ impl Parts {
             manifest_frame: None,
             footer: None,
             trailing: Vec::new(),
+            copies: Vec::new(),
             level,
         };
         parts.seal();
@@ -388,6 +409,13 @@ impl Parts {
                 mtime,
             ));
             out.extend(regular_entry(SUMS_PATH, &self.sums, mtime));
+            for (path, bytes) in &self.copies {
+                out.extend(regular_entry(
+                    &format!("{}/{path}", airlock::manifest_frame::COPIES_DIR),
+                    bytes,
+                    mtime,
+                ));
+            }
             for (name, bytes) in &self.signatures {
                 out.extend(regular_entry(
                     &format!("{SIGNATURES_DIR}/{name}"),
