@@ -125,7 +125,7 @@ if ! tar --version 2>/dev/null | grep -q 'GNU tar'; then
   echo "bench: GNU tar is required (for --sort=name); install it with:  apt-get install -y tar" >&2
   exit 3
 fi
-for t in python3 sha256sum; do
+for t in python3 sha256sum taskset; do
   command -v "$t" >/dev/null 2>&1 || { echo "bench: $t is required but missing" >&2; exit 3; }
 done
 if ! python3 -c 'import numpy' >/dev/null 2>&1; then
@@ -316,6 +316,12 @@ define() {
       AIRLOCK_OP=1; PREP='rm -f "$BUNDLE_T"'
       local n=$THREADS_LO; [[ $1 == *_thi ]] && n=$THREADS_HI
       RUN='"$AIRLOCK" pack "$SPEC" --key "$AKEY" -o "$BUNDLE_T" $LEVEL_ARGS --threads '"$n"' $Q_PACK' ;;
+    airlock_pack_1core)
+      AIRLOCK_OP=1; PREP='rm -f "$BUNDLE_T"'
+      RUN='taskset -c 0 "$AIRLOCK" pack "$SPEC" --key "$AKEY" -o "$BUNDLE_T" $LEVEL_ARGS $Q_PACK' ;;
+    airlock_unpack_1core)
+      AIRLOCK_OP=1; PREP='rm -rf "$DEST"'
+      RUN='taskset -c 0 "$AIRLOCK" unpack "$BUNDLE" --trust "$TRUST" --dest "$DEST" $Q_UNPACK' ;;
     airlock_unpack_tlo|airlock_unpack_thi)
       AIRLOCK_OP=1; PREP='rm -rf "$DEST"'
       local n=$THREADS_LO; [[ $1 == *_thi ]] && n=$THREADS_HI
@@ -391,8 +397,8 @@ diff -r "$BH_DEST/release/model" "$DEST/model/bench-model" >/dev/null \
   || die "airlock unpack's model tree differs from the source (compare $DEST/model/bench-model)"
 diff -r "$BH_DEST/release/eval-data" "$DEST/data/bench-evals" >/dev/null \
   || die "airlock unpack's data tree differs from the source (compare $DEST/data/bench-evals)"
-run_group base threads-pack airlock_pack_tlo airlock_pack_thi
-run_group base threads-unpack airlock_unpack_tlo airlock_unpack_thi
+run_group base threads-pack airlock_pack_tlo airlock_pack_thi airlock_pack_1core
+run_group base threads-unpack airlock_unpack_tlo airlock_unpack_thi airlock_unpack_1core
 rm -rf "$DEST" "$BH_DEST" "$FLOOR" "$BUNDLE_T"
 
 # ----------------------------------------------------------------------------- scale phase
@@ -448,26 +454,31 @@ def med(name, phase="base"):
 lo, hi = int(E["THREADS_LO"]), int(E["THREADS_HI"])
 lvl = E["LEVEL"]
 # (operation, airlock contender, baseline contender, baseline description, target ratio)
-# Targets: airlock should beat the by-hand pipeline outright, stay within 25% of the bare
-# compression floor, and scale near-linearly with threads (ratio HI/LO <= 1.3/(HI/LO)).
-thr_target = round(1.3 * lo / hi, 2)
+# Targets are issue 5's: pack <= 0.35x the by-hand pipeline and <= 1.3x the bare compression
+# floor; verify <= 0.5x; verify --deep <= 0.6x; unpack <= 0.35x; HI threads (or cores) give at least
+# 1.6x the throughput of LO, i.e. a time ratio <= 1/1.6.
+thr_target = round(1 / 1.6, 3)
 rows = [
     ("pack", "airlock_pack", "byhand_pack",
-     f"sha256sum + tar | zstd -T0 -{lvl} + minisign -S x2", 1.00),
-    ("pack vs compression floor", "airlock_pack", "floor", f"tar | zstd -T0 -{lvl}", 1.25),
-    ("verify", "airlock_verify", "byhand_verify", "minisign -V (archive, SHA256SUMS)", 1.00),
+     f"sha256sum + tar | zstd -T0 -{lvl} + minisign -S x2", 0.35),
+    ("pack vs compression floor", "airlock_pack", "floor", f"tar | zstd -T0 -{lvl}", 1.30),
+    ("verify", "airlock_verify", "byhand_verify", "minisign -V (archive, SHA256SUMS)", 0.50),
     ("verify --deep", "airlock_deep", "byhand_deep",
-     "minisign -V + zstd -d >/dev/null + sha256sum -c", 1.00),
+     "minisign -V + zstd -d >/dev/null + sha256sum -c", 0.60),
     ("unpack", "airlock_unpack", "byhand_receive",
-     "minisign -V + zstd -d | tar -x + sha256sum -c", 1.00),
+     "minisign -V + zstd -d | tar -x + sha256sum -c", 0.35),
     ("unpack vs receive + fsync", "airlock_unpack", "byhand_receive_sync",
-     "the same receive, then fsync of every extracted file (airlock fsyncs each file)", 1.00),
+     "the same receive, then fsync of every extracted file (airlock fsyncs each file)", 0.35),
     (f"pack --threads {hi} (baseline: --threads {lo})", "airlock_pack_thi", "airlock_pack_tlo",
      f"airlock pack --threads {lo}", thr_target),
     (f"unpack --threads {hi} (baseline: --threads {lo})", "airlock_unpack_thi", "airlock_unpack_tlo",
      f"airlock unpack --threads {lo}", thr_target),
+    ("pack on all cores (baseline: pinned to 1 core)", "airlock_pack_thi", "airlock_pack_1core",
+     "taskset -c 0 airlock pack", thr_target),
+    ("unpack on all cores (baseline: pinned to 1 core)", "airlock_unpack_thi", "airlock_unpack_1core",
+     "taskset -c 0 airlock unpack", thr_target),
 ]
-RSS_TARGET = 1.5  # peak RSS may grow at most 1.5x when the release grows RSS_SCALE-fold (bounded memory)
+RSS_TARGET = 1.10  # issue 5: peak RSS <= 256 MiB, and at most 10% higher at RSS_SCALE times the data
 
 def fmt(x, d=2):
     return "n/a" if x is None else f"{x:.{d}f}"
