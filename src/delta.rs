@@ -18,7 +18,8 @@ use crate::trust::{Trust, evaluate};
 use crate::unpack::{UnpackOptions, UnpackReport};
 use crate::verify::{CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report};
 use crate::volume::{
-    check_frame, dir_of, open_regular, read_frame, read_region, temp_beside, unpack_rebuilt,
+    check_frame, dir_of, open_carried_manifest, open_regular, read_frame, read_region, temp_beside,
+    unpack_rebuilt,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -131,27 +132,15 @@ pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
         .collect();
-    let compressed = read_region(&file, path, footer.manifest_offset, footer.manifest_len)?;
-    let bundle = reader::open_embedded(
+    let (bundle, compressed) = open_carried_manifest(
         path,
         file,
         len,
-        Footer {
-            manifest_offset: footer.manifest_offset,
-            manifest_len: footer.manifest_len,
-        },
-        &compressed,
+        footer.manifest_offset,
+        footer.manifest_len,
+        &footer.manifest_sha256,
+        "delta",
     )?;
-    if bundle.manifest_sha256 != footer.manifest_sha256 {
-        return Err(reject(
-            Check::Footer,
-            format!(
-                "the delta footer names manifest sha256 {}, the manifest in the delta is {}",
-                hex(&footer.manifest_sha256),
-                hex(&bundle.manifest_sha256)
-            ),
-        ));
-    }
     let frames = &bundle.manifest.frames;
     if !carried.windows(2).all(|w| w[0] < w[1])
         || carried.last().is_some_and(|&i| i >= frames.len())

@@ -324,27 +324,15 @@ pub fn open_volume(path: &Path) -> Result<OpenedVolume> {
             ));
         }
     }
-    let compressed = read_region(&file, path, footer.manifest_offset, footer.manifest_len)?;
-    let bundle = reader::open_embedded(
+    let (bundle, compressed) = open_carried_manifest(
         path,
         file,
         len,
-        Footer {
-            manifest_offset: footer.manifest_offset,
-            manifest_len: footer.manifest_len,
-        },
-        &compressed,
+        footer.manifest_offset,
+        footer.manifest_len,
+        &footer.manifest_sha256,
+        "volume",
     )?;
-    if bundle.manifest_sha256 != footer.manifest_sha256 {
-        return Err(reject(
-            Check::Footer,
-            format!(
-                "the volume footer names manifest sha256 {}, the manifest copy in the volume is {}",
-                hex(&footer.manifest_sha256),
-                hex(&bundle.manifest_sha256)
-            ),
-        ));
-    }
     let frames = &bundle.manifest.frames;
     let label = format!("volume {} of {}", footer.number, footer.count);
     let end = footer.first_frame.checked_add(footer.frame_count);
@@ -553,6 +541,38 @@ pub fn volume_name(base: &Path, number: u32) -> PathBuf {
 }
 
 pub(crate) use crate::output::parent_dir as dir_of;
+
+/// Reads the manifest frame a volume or delta carries at `offset..+len`, applies every manifest
+/// frame check (`reader::open_embedded`), and requires the manifest sha256 its footer names.
+/// Returns the opened manifest and the compressed frame's bytes.
+pub(crate) fn open_carried_manifest(
+    path: &Path,
+    file: File,
+    len: u64,
+    offset: u64,
+    manifest_len: u64,
+    expected_sha256: &[u8; 32],
+    container: &str,
+) -> Result<(OpenedBundle, Vec<u8>)> {
+    let compressed = read_region(&file, path, offset, manifest_len)?;
+    let footer = Footer {
+        manifest_offset: offset,
+        manifest_len,
+    };
+    let bundle = reader::open_embedded(path, file, len, footer, &compressed)?;
+    if bundle.manifest_sha256 != *expected_sha256 {
+        return Err(Error::rejected(
+            path,
+            Check::Footer,
+            format!(
+                "the {container} footer names manifest sha256 {}, the manifest in the {container} is {}",
+                hex(expected_sha256),
+                hex(&bundle.manifest_sha256)
+            ),
+        ));
+    }
+    Ok((bundle, compressed))
+}
 
 /// One volume written.
 #[derive(Debug, Clone, serde::Serialize)]
