@@ -337,7 +337,9 @@ pub struct UnpackArgs {
 /// `airlock sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The bundle (rewritten in place unless -o is given).
+    /// The bundle (rewritten in place unless -o is given). In place, its manifest frame and footer
+    /// are first saved to BUNDLE.airlock-sign-undo, removed on success; if a sign is interrupted,
+    /// the next one prints the command that restores the bundle from it.
     pub bundle: PathBuf,
     /// Signing key.
     #[command(flatten)]

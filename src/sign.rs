@@ -1,13 +1,14 @@
 //! `airlock sign`: adds a countersignature (for example the transfer officer's) by rewriting only
 //! the manifest frame and the footer; the payload frames are not touched or recompressed.
 use crate::error::{Error, IoContext, Result};
+use crate::format::{FOOTER_LEN, Footer};
 use crate::keys::SigningKey;
 use crate::output::AtomicOutput;
 use crate::pack::write_tail;
 use crate::reader::open;
 use crate::signature::{Role, file_name, sign_manifest};
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Read, Seek, SeekFrom};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// What `sign` did.
@@ -31,6 +32,7 @@ pub fn countersign(
     now: u64,
     output: Option<&Path>,
 ) -> Result<SignReport> {
+    refuse_after_interrupted_sign(path)?;
     let bundle = open(path)?;
     let name = file_name(role, &key.id);
     if bundle.frame.signatures.iter().any(|(n, _)| *n == name) {
@@ -58,6 +60,17 @@ pub fn countersign(
     let target = output.unwrap_or(path).to_path_buf();
     match output {
         None => {
+            // The previous manifest frame and footer are saved durably first: an interrupted
+            // rewrite then loses nothing (see `refuse_after_interrupted_sign`).
+            let undo_path = undo_path(path);
+            let mut old_tail = vec![0u8; (bundle.len - payload_bytes) as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&bundle.file, &mut old_tail, payload_bytes)
+                .ctx("read", path)?;
+            let undo = AtomicOutput::create(&undo_path)?;
+            undo.handle()?
+                .write_all(&old_tail)
+                .ctx("write", undo.temp_path())?;
+            undo.commit()?;
             let file = OpenOptions::new()
                 .write(true)
                 .open(path)
@@ -70,6 +83,7 @@ pub fn countersign(
                 .into_inner()
                 .map_err(|e| Error::io("write", path, e.into_error()))?;
             file.sync_all().ctx("sync", path)?;
+            std::fs::remove_file(&undo_path).ctx("remove", &undo_path)?;
         }
         Some(out) => {
             let temp = AtomicOutput::create(out)?;
@@ -99,6 +113,54 @@ pub fn countersign(
         key_id: key.id.clone(),
         role,
     })
+}
+
+/// Where an in-place `sign` keeps the bundle's previous manifest frame and footer while it
+/// rewrites them.
+pub fn undo_path(bundle: &Path) -> PathBuf {
+    let mut name = bundle.as_os_str().to_owned();
+    name.push(".airlock-sign-undo");
+    PathBuf::from(name)
+}
+
+/// An undo file beside the bundle means an earlier in-place `sign` was interrupted: the bundle may
+/// lack its manifest frame. Says exactly how to restore it, and refuses until that is done.
+fn refuse_after_interrupted_sign(bundle: &Path) -> Result<()> {
+    let undo = undo_path(bundle);
+    let Ok(tail) = std::fs::read(&undo) else {
+        return Ok(());
+    };
+    // The undo file is the old tail: manifest frame then footer; the footer says where it began.
+    let payload = tail
+        .len()
+        .checked_sub(FOOTER_LEN as usize)
+        .map(|at| &tail[at..])
+        .and_then(|bytes| {
+            let offset = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+            Footer::decode(bytes, offset.checked_add(tail.len() as u64)?).ok()
+        })
+        .map(|f| f.manifest_offset);
+    let hint = match payload {
+        Some(n) => format!(
+            "restore the previous manifest frame, then sign again: truncate -s {n} '{}' && cat '{}' >> '{}' && rm '{}'",
+            bundle.display(),
+            undo.display(),
+            bundle.display(),
+            undo.display()
+        ),
+        None => format!(
+            "{} is damaged: restore the bundle from its source",
+            undo.display()
+        ),
+    };
+    Err(Error::config(
+        bundle,
+        format!(
+            "an earlier `airlock sign` was interrupted; {} holds the previous manifest frame",
+            undo.display()
+        ),
+        hint,
+    ))
 }
 
 /// Signs a policy file as the `policy` role: writes a minisign signature over its exact bytes to

@@ -1118,3 +1118,53 @@ fn pack_and_deep_verify_of_a_200_mb_file_use_bounded_memory() {
         "verify --deep peaked at {verify_rss} KB"
     );
 }
+
+/// An in-place `sign` first saves the bundle's manifest frame and footer beside it. If it is
+/// interrupted after truncating the bundle (simulated here), the next `sign` refuses with exit 2 and
+/// the exact command that restores the bundle; after it, the bundle verifies and signing succeeds,
+/// leaving no undo file.
+#[test]
+fn an_interrupted_in_place_sign_loses_nothing() {
+    let f = Fixture::new();
+    let officer = keygen(f.tmp.path(), "officer");
+    let bundle = f.path("b.tar.zst");
+    fs::copy(&f.bundle, &bundle).unwrap();
+    let opened = open(&bundle);
+    let payload_len = opened.footer.manifest_offset;
+    let bytes = fs::read(&bundle).unwrap();
+    let undo = f.path("b.tar.zst.airlock-sign-undo");
+    fs::write(&undo, &bytes[payload_len as usize..]).unwrap();
+    fs::write(&bundle, &bytes[..payload_len as usize + 7]).unwrap();
+
+    let sign = || {
+        run(airlock()
+            .arg("sign")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&officer.secret))
+    };
+    let out = sign();
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("was interrupted"), "{err}");
+    let restore = err
+        .split("then sign again: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("the hint gives the restore command");
+    assert!(
+        restore.contains(&format!("truncate -s {payload_len} ")),
+        "{restore}"
+    );
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(restore)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(fs::read(&bundle).unwrap(), bytes, "restored byte for byte");
+    assert_exit(&f.verify(&bundle, &f.trust, &[]), 0);
+    assert_exit(&sign(), 0);
+    assert!(!undo.exists(), "a completed sign leaves no undo file");
+    assert_eq!(payload(&bundle), payload(&f.bundle));
+}
