@@ -18,7 +18,7 @@ use crate::trust::{Trust, evaluate};
 use crate::unpack::{UnpackOptions, UnpackReport};
 use crate::verify::{CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report};
 use crate::volume::{
-    check_frame, dir_of, open_carried_manifest, open_regular, read_frame, read_region, temp_beside,
+    check_frame, open_carried_manifest, open_regular, read_frame, read_region, temp_beside,
     unpack_rebuilt,
 };
 use std::collections::{BTreeSet, HashMap};
@@ -296,20 +296,7 @@ pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<De
             &base.manifest.bundle.version,
         ))
     });
-    let dir = dir_of(&output);
-    let work = tempfile::Builder::new()
-        .prefix(".airlock-delta-")
-        .tempdir_in(&dir)
-        .ctx("create a temporary directory in", &dir)?;
-    let full = work.path().join("bundle.airlock.tar.zst");
-    let packed = crate::pack::pack(
-        spec,
-        &PackOptions {
-            output: Some(full.clone()),
-            ..opts
-        },
-    )?;
-    let new = reader::open(&full)?;
+    let (_scratch, packed, new) = crate::pack::pack_to_scratch(spec, opts, &output)?;
     let delta_bytes = write_delta(&new, &base, &output)?;
     let carried = frames_to_carry(&new.manifest, &base.manifest);
     let carried_bytes = carried

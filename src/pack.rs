@@ -316,6 +316,31 @@ fn read_governed(files: &[PackFile]) -> Result<Vec<(BundlePath, Vec<u8>)>> {
     Ok(copies)
 }
 
+/// Packs `spec` into a scratch directory beside `output` (so the later rename or copy stays on
+/// one file system), for commands that post-process a full bundle (volumes, deltas). The bundle
+/// lives as long as the returned directory.
+pub fn pack_to_scratch(
+    spec: &Spec,
+    opts: PackOptions,
+    output: &Path,
+) -> Result<(tempfile::TempDir, PackReport, crate::reader::OpenedBundle)> {
+    let dir = crate::output::parent_dir(output);
+    let work = tempfile::Builder::new()
+        .prefix(".airlock-scratch-")
+        .tempdir_in(&dir)
+        .ctx("create a temporary directory in", &dir)?;
+    let full = work.path().join("bundle.airlock.tar.zst");
+    let report = pack(
+        spec,
+        &PackOptions {
+            output: Some(full.clone()),
+            ..opts
+        },
+    )?;
+    let opened = crate::reader::open(&full)?;
+    Ok((work, report, opened))
+}
+
 /// Writes the manifest frame and footer after `payload_bytes` of payload; returns the bundle size.
 pub fn write_tail(
     writer: &mut impl Write,

@@ -624,20 +624,7 @@ pub fn pack_volumes(spec: &Spec, opts: PackOptions, size: u64) -> Result<Volumes
             &spec.bundle.version,
         ))
     });
-    let dir = dir_of(&output);
-    let work = tempfile::Builder::new()
-        .prefix(".airlock-volumes-")
-        .tempdir_in(&dir)
-        .ctx("create a temporary directory in", &dir)?;
-    let full = work.path().join("bundle.airlock.tar.zst");
-    let packed = crate::pack::pack(
-        spec,
-        &PackOptions {
-            output: Some(full.clone()),
-            ..opts
-        },
-    )?;
-    let bundle = reader::open(&full)?;
+    let (_scratch, packed, bundle) = crate::pack::pack_to_scratch(spec, opts, &output)?;
     let volumes = split(&bundle, &output, size)?;
     Ok(VolumesReport {
         name: bundle.manifest.bundle.name.clone(),
