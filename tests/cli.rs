@@ -1168,3 +1168,36 @@ fn an_interrupted_in_place_sign_loses_nothing() {
     assert!(!undo.exists(), "a completed sign leaves no undo file");
     assert_eq!(payload(&bundle), payload(&f.bundle));
 }
+
+/// Long operations draw a progress line (bytes, rate, ETA) only when stderr is a terminal and
+/// `--quiet`/`--json` are not given; under a pseudo-terminal (`script`) it appears, in a pipe not.
+#[test]
+fn progress_is_shown_on_a_terminal_only() {
+    let f = Fixture::new();
+    let script = require_tool("script");
+    let verify = format!(
+        "AIRLOCK_STATE_DIR='{}' '{}' verify '{}' --trust '{}' --deep",
+        f.state.display(),
+        airlock_path().display(),
+        f.bundle.display(),
+        f.trust.display()
+    );
+    let tty = std::process::Command::new(&script)
+        .args(["-qec", &verify, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(tty.status.success(), "{}", describe(&tty));
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        shown.contains("payload [") && shown.contains("ETA"),
+        "{shown}"
+    );
+    let quiet = std::process::Command::new(&script)
+        .args(["-qec", &format!("{verify} --quiet"), "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("payload ["));
+    let piped = f.verify(&f.bundle, &f.trust, &["--deep"]);
+    assert_exit(&piped, 0);
+    assert!(!stderr(&piped).contains("payload ["), "{}", stderr(&piped));
+}
