@@ -565,12 +565,20 @@ fn unpack_logistics(
         }
     };
     if let Some(log) = &a.check.audit_log {
+        // The manifest the volume or delta carries names the bundle in the audit line.
+        let carried = match kind {
+            Container::Volume => airlock::volume::open_volume(&a.bundle)
+                .ok()
+                .map(|v| v.bundle),
+            Container::Delta => airlock::delta::open_delta(&a.bundle).ok().map(|d| d.bundle),
+            Container::Bundle => reader::open(&a.bundle).ok(),
+        };
         audit::append(
             log,
             audit::record(
                 "unpack",
                 &a.bundle,
-                None,
+                carried.as_ref(),
                 r.as_ref().map(|r| &r.verify),
                 now,
             ),
