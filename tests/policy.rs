@@ -685,3 +685,52 @@ fn pack_refuses_a_bundle_that_would_already_be_expired() {
     );
     assert!(!r.path("b").exists());
 }
+
+/// The model provider may sign with stock minisign instead of `airlock sign-policy`.
+#[test]
+fn a_policy_signed_with_stock_minisign_is_accepted() {
+    let r = Release::new();
+    let minisign = common::require_tool("minisign");
+    fs::remove_file(r.path("policy/policy.toml.minisig")).unwrap();
+    let (pub_path, key_path) = (r.path("stock.pub"), r.path("stock.key"));
+    let made = std::process::Command::new(&minisign)
+        .args(["-G", "-W", "-f", "-p"])
+        .arg(&pub_path)
+        .arg("-s")
+        .arg(&key_path)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let signed = std::process::Command::new(&minisign)
+        .arg("-S")
+        .arg("-s")
+        .arg(&key_path)
+        .arg("-m")
+        .arg(r.path("policy/policy.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let bundle = r.pack("b");
+    let stock_key = Key {
+        public: pub_path.clone(),
+        secret: key_path,
+        base64: fs::read_to_string(&pub_path)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string(),
+        id: String::new(),
+    };
+    let trust = r.trust("aws-secret", &[&stock_key], 1);
+    assert_exit(&check(&bundle, &trust, &r.path("s"), NOW, &[]), 0);
+    // And the policy key of the example, which did not sign, is not enough.
+    assert_rejected(
+        &check(&bundle, &r.default_trust(), &r.path("s2"), NOW, &[]),
+        &["threshold"],
+    );
+}
