@@ -1,10 +1,15 @@
 //! airlock: signed, deterministic, framed bundles of ML model releases for transfer across an air gap.
 //!
 //! The library holds all logic; `main.rs` only parses arguments and maps [`Error`] to exit codes.
-//! Module map: `spec` (bundle spec), `bundle_path` (validated paths), `format` (footer, frame rule,
-//! canonical tar headers), `manifest` (canonical manifest), `keys`/`signature`/`trust` (minisign keys,
-//! signature files, trust evaluation), `pipeline` (ordered parallel work), `reader` (opening a bundle),
-//! and one module per command: `pack`, `inspect`, `verify`, `unpack`, `sign`, `digest`.
+//! Module map:
+//! * format and reading: `bundle_path` (validated paths), `format` (footer, frame rule, canonical
+//!   tar headers), `manifest` (canonical manifest), `manifest_frame` (the capped last frame),
+//!   `payload` (the tar stream both ways), `reader` (opening a bundle), `hashing`, `timefmt`;
+//! * trust: `keys`, `signature` (signature files), `trust` (trust.toml, thresholds), `policy`,
+//!   `safeguards`, `gate` (content gate), `enforce` (applying them), `state` (rollback), `audit`;
+//! * machinery: `pipeline` (ordered parallel work), `output` (atomic files), `progress`, `error`;
+//! * one module per command: `spec` and `pack`, `inspect`, `verify`, `unpack`, `sign`, `digest`,
+//!   `volume` (volumes, join), `delta` (deltas, patch), `diff`, `demo`.
 #![forbid(unsafe_code)]
 
 pub mod audit;
