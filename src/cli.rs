@@ -315,7 +315,7 @@ pub struct UnpackArgs {
     /// delta (with --base).
     pub bundle: PathBuf,
     /// More volumes of the same split bundle, e.g. `unpack NAME.airlock.tar.zst.0* --dest DIR`.
-    /// Volumes are joined (every frame checked) into a temporary bundle beside DIR, then unpacked.
+    /// Their frames are read straight from the volumes (no joined copy); a bad one names its volume.
     #[arg(value_name = "MORE_VOLUMES")]
     pub more_volumes: Vec<PathBuf>,
     /// BUNDLE is a delta made against OLD_BUNDLE: rebuild the new bundle (in a temporary file

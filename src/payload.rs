@@ -206,6 +206,17 @@ pub fn open_frame(
     bytes: &[u8],
 ) -> Result<Vec<u8>> {
     verify_frame_digest(bundle, index, record, bytes)?;
+    decompress_checked_frame(bundle, index, record, bytes)
+}
+
+/// Decompresses a payload frame whose digest was already checked, to exactly the length the
+/// manifest gives.
+pub fn decompress_checked_frame(
+    bundle: &Path,
+    index: usize,
+    record: &FrameRecord,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
     let out = decompress_frame(bytes, format::FRAME_SIZE).map_err(|e| {
         Error::rejected(
             bundle,

@@ -12,7 +12,10 @@ use crate::output::sync_dir;
 use crate::reader::OpenedBundle;
 use crate::state::StateDir;
 use crate::trust::Trust;
-use crate::verify::{CheckOutcome, VerifyReport, check_authenticity, report, stream_payload};
+use crate::verify::{
+    BundleFrames, CheckOutcome, FrameSource, VerifyReport, check_authenticity, report,
+    stream_payload,
+};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -98,6 +101,18 @@ pub fn unpack(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport> {
+    unpack_from(bundle, &BundleFrames(bundle), trust, dest, opts)
+}
+
+/// Unpacks the bundle whose manifest `bundle` carries, reading its payload frames from `source`
+/// (the bundle itself, or its volumes).
+pub fn unpack_from(
+    bundle: &OpenedBundle,
+    source: &dyn FrameSource,
+    trust: &Trust,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
     let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
     let m = &bundle.manifest;
     let b = beside(dest)?;
@@ -133,7 +148,7 @@ pub fn unpack(
             .parent
             .join(format!("{}{}", b.staging_prefix, std::process::id()));
         let allowed = &auth.policy.allowed_files;
-        let result = extract(bundle, &staging, opts.threads)
+        let result = extract(bundle, source, &staging, opts.threads)
             .and_then(|()| {
                 for f in &m.files {
                     gate_file(&bundle.path, &f.path, &f.path.under(&staging), allowed)?;
@@ -188,7 +203,12 @@ fn mtime_of(m: &Manifest) -> std::time::SystemTime {
     UNIX_EPOCH + Duration::from_secs(m.bundle.mtime)
 }
 
-fn extract(bundle: &OpenedBundle, staging: &Path, threads: usize) -> Result<()> {
+fn extract(
+    bundle: &OpenedBundle,
+    source: &dyn FrameSource,
+    staging: &Path,
+    threads: usize,
+) -> Result<()> {
     let m = &bundle.manifest;
     fs::create_dir(staging).ctx("create staging directory", staging)?;
     let mut dirs = BTreeSet::new();
@@ -210,6 +230,7 @@ fn extract(bundle: &OpenedBundle, staging: &Path, threads: usize) -> Result<()> 
         });
         let streamed = stream_payload(
             bundle,
+            source,
             threads,
             |entry: &FileEntry| {
                 let target = entry.path.under(staging);

@@ -236,27 +236,58 @@ pub fn verify_frames(bundle: &OpenedBundle, threads: usize) -> Result<()> {
     Ok(())
 }
 
-/// Streams the payload: frames read in order, verified and decompressed on `threads` workers, then
-/// walked against the manifest with `begin`/`end` deciding where each file's bytes go.
+/// Where a bundle's payload frames are read from, in order, and who is named when one is bad: the
+/// bundle file itself, or a set of volumes (`volume::VolumeFrames`).
+pub trait FrameSource: Sync {
+    /// Reads every payload frame in manifest order, handing each (index, compressed bytes) to
+    /// `emit`; stops early when `emit` returns false.
+    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()>;
+    /// Checks frame `index`'s sha256 against the signed manifest, then decompresses it.
+    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// The payload frames of a single-file bundle.
+pub struct BundleFrames<'a>(pub &'a OpenedBundle);
+
+impl FrameSource for BundleFrames<'_> {
+    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
+        let (reader, _) = payload_reader(self.0, "payload")?;
+        read_frames(
+            &self.0.path,
+            reader,
+            &self.0.manifest.frames,
+            |i, _, bytes| emit(i, bytes),
+        )
+    }
+
+    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+        open_frame(&self.0.path, index, &self.0.manifest.frames[index], bytes)
+    }
+}
+
+/// Streams the payload: frames read in order from `source`, verified and decompressed on
+/// `threads` workers, then walked against the manifest with `begin`/`end` deciding where each
+/// file's bytes go.
 pub fn stream_payload<W: Write>(
     bundle: &OpenedBundle,
+    source: &dyn FrameSource,
     threads: usize,
     begin: impl FnMut(&FileEntry) -> Result<W>,
     end: impl FnMut(&FileEntry, W) -> Result<()>,
 ) -> Result<()> {
     let path = &bundle.path;
     let m = &bundle.manifest;
-    let (reader, progress) = payload_reader(bundle, "payload")?;
+    let progress = Progress::start("payload", m.layout.payload_bytes);
     pipeline::run(
         threads,
         threads + 2,
         |emitter| {
-            read_frames(path, reader, &m.frames, |i, r, bytes| {
-                progress.advance(r.compressed_size);
-                emitter.emit((i, r, bytes))
+            source.read(&mut |i, bytes| {
+                progress.advance(bytes.len() as u64);
+                emitter.emit((i, bytes))
             })
         },
-        |(i, record, bytes)| open_frame(path, i, &record, &bytes),
+        |(i, bytes): (usize, Vec<u8>)| source.open(i, &bytes),
         |ordered| {
             walk_payload(
                 path,
@@ -277,7 +308,13 @@ pub fn verify(bundle: &OpenedBundle, trust: &Trust, opts: &VerifyOptions) -> Res
     let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
     let m = &bundle.manifest;
     if opts.deep {
-        stream_payload(bundle, opts.threads, |_| Ok(std::io::sink()), |_, _| Ok(()))?;
+        stream_payload(
+            bundle,
+            &BundleFrames(bundle),
+            opts.threads,
+            |_| Ok(std::io::sink()),
+            |_, _| Ok(()),
+        )?;
     } else {
         verify_frames(bundle, opts.threads)?;
     }

@@ -1303,8 +1303,46 @@ pub(crate) fn unpack_rebuilt(
     }
 }
 
-/// `airlock unpack VOLUMES...`: checks the set and its signatures, joins it (checking every frame)
-/// into a temporary bundle beside the destination, then unpacks that as usual.
+/// The payload frames of a complete, checked volume set, read volume after volume; a bad frame
+/// names its volume, so that one disc can be re-burned.
+pub struct VolumeFrames<'a>(pub &'a [OpenedVolume]);
+
+impl VolumeFrames<'_> {
+    fn holder(&self, index: usize) -> &OpenedVolume {
+        self.0
+            .iter()
+            .find(|v| v.footer.frames().contains(&index))
+            .expect("a checked set holds every frame")
+    }
+}
+
+impl crate::verify::FrameSource for VolumeFrames<'_> {
+    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
+        let m = &self.0[0].bundle.manifest;
+        for v in self.0 {
+            let path = &v.bundle.path;
+            let mut reader = v.bundle.file.try_clone().ctx("open", path)?;
+            reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
+            for i in v.footer.frames() {
+                if !emit(i, read_frame(path, &mut reader, i, &m.frames[i])?) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+        let v = self.holder(index);
+        let record = &v.bundle.manifest.frames[index];
+        let place = format!("{} (re-transfer this volume)", v.label());
+        check_frame(&v.bundle.path, &place, index, record, bytes, false)?;
+        crate::payload::decompress_checked_frame(&v.bundle.path, index, record, bytes)
+    }
+}
+
+/// `airlock unpack VOLUMES...`: checks the set (complete, one bundle, one cut), then unpacks it
+/// as usual, streaming the payload frames straight from the volumes: no joined copy is written.
 pub fn unpack_volumes(
     paths: &[PathBuf],
     trust: &Trust,
@@ -1312,20 +1350,14 @@ pub fn unpack_volumes(
     opts: &UnpackOptions,
 ) -> Result<UnpackReport> {
     let volumes = open_set(paths)?;
-    check_authenticity(&volumes[0].bundle, trust, opts.now, opts.state.as_ref())?;
-    let temp = temp_beside(dest)?;
-    let temp_path = temp.path().to_path_buf();
-    let mut w =
-        BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().ctx("open", &temp_path)?);
-    join_into(&volumes, &mut w, &temp_path, opts.threads)?;
-    w.into_inner()
-        .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
-    let label = format!(
+    let first = &volumes[0].bundle;
+    let mut report = crate::unpack::unpack_from(first, &VolumeFrames(&volumes), trust, dest, opts)?;
+    report.verify.bundle = format!(
         "{} (+{} more volumes)",
-        volumes[0].bundle.path.display(),
+        first.path.display(),
         volumes.len() - 1
     );
-    unpack_rebuilt(temp, &label, trust, dest, opts)
+    Ok(report)
 }
 
 /// Human-readable summary of `pack --max-volume-size`.
