@@ -318,8 +318,9 @@ pub struct UnpackArgs {
     /// Their frames are read straight from the volumes (no joined copy); a bad one names its volume.
     #[arg(value_name = "MORE_VOLUMES")]
     pub more_volumes: Vec<PathBuf>,
-    /// BUNDLE is a delta made against OLD_BUNDLE: rebuild the new bundle (in a temporary file
-    /// beside DIR) and unpack it. OLD_BUNDLE must be the exact base (manifest sha256) and carry
+    /// BUNDLE is a delta made against OLD_BUNDLE: unpack the new bundle, reading each frame from
+    /// the delta or OLD_BUNDLE (no rebuilt copy is written). OLD_BUNDLE must be the exact base
+    /// (manifest sha256), every frame of it intact, and carry
     /// signatures that meet the trust file's thresholds; its expiry is not judged.
     #[arg(long, value_name = "OLD_BUNDLE")]
     pub base: Option<PathBuf>,

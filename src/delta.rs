@@ -17,10 +17,7 @@ use crate::spec::Spec;
 use crate::trust::{Trust, evaluate};
 use crate::unpack::{UnpackOptions, UnpackReport};
 use crate::verify::{CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report};
-use crate::volume::{
-    check_frame, open_carried_manifest, open_regular, read_frame, read_region, temp_beside,
-    unpack_rebuilt,
-};
+use crate::volume::{check_frame, open_carried_manifest, open_regular, read_frame, read_region};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -405,19 +402,10 @@ enum Source {
     BaseUnused(usize),
 }
 
-/// Rebuilds the new single-file bundle from `base` and `delta` into `writer`: frames in the new
-/// manifest's order, each checked against the new signed manifest before it is written (a base frame
-/// also thereby against the base's manifest, whose record has the same sha256); base frames the
-/// new bundle does not use are checked against the base's manifest too. Then the manifest frame and
-/// the bundle footer. The result is byte-identical to the bundle the delta was made from.
-pub fn rebuild(
-    delta: &OpenedDelta,
-    base: &OpenedBundle,
-    writer: &mut impl Write,
-    out_path: &Path,
-    threads: usize,
-) -> Result<RebuildStats> {
-    check_base(delta, base)?;
+/// Where each frame of the new bundle comes from, in the new manifest's order, then the base frames
+/// the new bundle does not use (checked only). `check_base` must have passed: every frame the delta
+/// does not carry is in the base (matched by sha256).
+fn plan_sources(delta: &OpenedDelta, base: &OpenedBundle) -> Vec<Source> {
     let m = &delta.bundle.manifest;
     let bm = &base.manifest;
     let mut by_digest: HashMap<Digest, usize> = HashMap::new();
@@ -436,8 +424,109 @@ pub fn rebuild(
             plan.push(Source::Base(j));
         }
     }
-    let unused: Vec<usize> = (0..bm.frames.len()).filter(|&j| !used[j]).collect();
-    plan.extend(unused.iter().map(|&j| Source::BaseUnused(j)));
+    plan.extend(
+        (0..bm.frames.len())
+            .filter(|&j| !used[j])
+            .map(Source::BaseUnused),
+    );
+    plan
+}
+
+/// Checks one frame of the rebuild against the signed manifest it belongs to, naming the file at
+/// fault (the delta or the base).
+fn check_planned(
+    delta: &OpenedDelta,
+    base: &OpenedBundle,
+    source: &Source,
+    bytes: &[u8],
+) -> Result<()> {
+    match *source {
+        Source::Delta(i) => check_frame(
+            &delta.bundle.path,
+            "the delta (re-transfer it)",
+            i,
+            &delta.bundle.manifest.frames[i],
+            bytes,
+            false,
+        ),
+        Source::Base(j) | Source::BaseUnused(j) => check_frame(
+            &base.path,
+            "the base bundle",
+            j,
+            &base.manifest.frames[j],
+            bytes,
+            false,
+        ),
+    }
+}
+
+/// The new bundle's payload frames, read from the delta or the base in the new manifest's order.
+struct DeltaFrames<'a> {
+    delta: &'a OpenedDelta,
+    base: &'a OpenedBundle,
+    plan: Vec<Source>,
+}
+
+impl crate::verify::FrameSource for DeltaFrames<'_> {
+    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
+        let (dpath, bpath) = (&self.delta.bundle.path, &self.base.path);
+        let m = &self.delta.bundle.manifest;
+        let mut dreader = self.delta.bundle.file.try_clone().ctx("open", dpath)?;
+        dreader.seek(SeekFrom::Start(0)).ctx("seek in", dpath)?;
+        let mut breader = self.base.file.try_clone().ctx("open", bpath)?;
+        for (i, source) in self.plan.iter().enumerate().take(m.frames.len()) {
+            let bytes = match *source {
+                Source::Delta(i) => read_frame(dpath, &mut dreader, i, &m.frames[i])?,
+                Source::Base(j) | Source::BaseUnused(j) => {
+                    let r = &self.base.manifest.frames[j];
+                    breader
+                        .seek(SeekFrom::Start(r.offset))
+                        .ctx("seek in", bpath)?;
+                    read_frame(bpath, &mut breader, j, r)?
+                }
+            };
+            if !emit(i, bytes) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+        check_planned(self.delta, self.base, &self.plan[index], bytes)?;
+        let path = &self.delta.bundle.path;
+        crate::payload::decompress_checked_frame(
+            path,
+            index,
+            &self.delta.bundle.manifest.frames[index],
+            bytes,
+        )
+    }
+}
+
+/// Rebuilds the new single-file bundle from `base` and `delta` into `writer`: frames in the new
+/// manifest's order, each checked against the new signed manifest before it is written (a base frame
+/// also thereby against the base's manifest, whose record has the same sha256); base frames the
+/// new bundle does not use are checked against the base's manifest too. Then the manifest frame and
+/// the bundle footer. The result is byte-identical to the bundle the delta was made from.
+pub fn rebuild(
+    delta: &OpenedDelta,
+    base: &OpenedBundle,
+    writer: &mut impl Write,
+    out_path: &Path,
+    threads: usize,
+) -> Result<RebuildStats> {
+    check_base(delta, base)?;
+    let m = &delta.bundle.manifest;
+    let bm = &base.manifest;
+    let plan = plan_sources(delta, base);
+    let unused: Vec<usize> = plan
+        .iter()
+        .filter_map(|s| match s {
+            Source::BaseUnused(j) => Some(*j),
+            _ => None,
+        })
+        .collect();
     let (dpath, bpath) = (&delta.bundle.path, &base.path);
     let from_base = m.frames.len() - delta.carried.len();
     crate::pipeline::run(
@@ -466,19 +555,7 @@ pub fn rebuild(
             Ok(())
         },
         |(k, bytes): (usize, Vec<u8>)| {
-            match plan[k] {
-                Source::Delta(i) => check_frame(
-                    dpath,
-                    "the delta (re-transfer it)",
-                    i,
-                    &m.frames[i],
-                    &bytes,
-                    false,
-                )?,
-                Source::Base(j) | Source::BaseUnused(j) => {
-                    check_frame(bpath, "the base bundle", j, &bm.frames[j], &bytes, false)?
-                }
-            }
+            check_planned(delta, base, &plan[k], &bytes)?;
             Ok((k, bytes))
         },
         |ordered| {
@@ -627,19 +704,31 @@ pub fn unpack_delta(
     let base = open_base(base_path)?;
     check_base(&delta, &base)?;
     evaluate(&base.path, trust, &base.signatures, &base.frame.manifest)?;
-    let temp = temp_beside(dest)?;
-    let temp_path = temp.path().to_path_buf();
-    let mut w =
-        BufWriter::with_capacity(1 << 20, temp.as_file().try_clone().ctx("open", &temp_path)?);
-    rebuild(&delta, &base, &mut w, &temp_path, opts.threads)?;
-    w.into_inner()
-        .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
-    let label = format!(
+    let plan = plan_sources(&delta, &base);
+    // The base frames the new bundle does not use are checked too: the whole base is verified.
+    let mut breader = base.file.try_clone().ctx("open", &base.path)?;
+    for source in plan.iter().skip(delta.bundle.manifest.frames.len()) {
+        if let Source::BaseUnused(j) = *source {
+            let r = &base.manifest.frames[j];
+            breader
+                .seek(SeekFrom::Start(r.offset))
+                .ctx("seek in", &base.path)?;
+            let bytes = read_frame(&base.path, &mut breader, j, r)?;
+            check_planned(&delta, &base, source, &bytes)?;
+        }
+    }
+    let frames = DeltaFrames {
+        delta: &delta,
+        base: &base,
+        plan,
+    };
+    let mut report = crate::unpack::unpack_from(&delta.bundle, &frames, trust, dest, opts)?;
+    report.verify.bundle = format!(
         "{} (patched onto {})",
         delta_path.display(),
         base_path.display()
     );
-    unpack_rebuilt(temp, &label, trust, dest, opts)
+    Ok(report)
 }
 
 /// What a delta carries.

@@ -540,8 +540,6 @@ pub fn volume_name(base: &Path, number: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-pub(crate) use crate::output::parent_dir as dir_of;
-
 /// Reads the manifest frame a volume or delta carries at `offset..+len`, applies every manifest
 /// frame check (`reader::open_embedded`), and requires the manifest sha256 its footer names.
 /// Returns the opened manifest and the compressed frame's bytes.
@@ -1252,54 +1250,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => false,
-    }
-}
-
-/// Creates a temporary file in the destination's parent directory for a rebuilt bundle.
-pub(crate) fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile> {
-    let parent = dir_of(dest);
-    if !parent.is_dir() {
-        return Err(Error::config(
-            dest,
-            "the destination's parent directory does not exist",
-            "create the parent directory first",
-        ));
-    }
-    tempfile::Builder::new()
-        .prefix(".airlock-rebuilt-")
-        .tempfile_in(&parent)
-        .ctx("create a temporary file in", &parent)
-}
-
-/// Unpacks a rebuilt bundle (a temporary file, removed afterwards), then reports (and reports errors) under `label` instead of the
-/// temporary file's name.
-pub(crate) fn unpack_rebuilt(
-    rebuilt: tempfile::NamedTempFile,
-    label: &str,
-    trust: &Trust,
-    dest: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackReport> {
-    let temp_path = rebuilt.path().to_path_buf();
-    let temp_name = temp_path.display().to_string();
-    let result = reader::open(&temp_path)
-        .and_then(|opened| crate::unpack::unpack(&opened, trust, dest, opts));
-    drop(rebuilt);
-    match result {
-        Ok(mut r) => {
-            r.verify.bundle = label.to_string();
-            Ok(r)
-        }
-        Err(Error::Rejected {
-            file,
-            check,
-            detail,
-        }) if file == temp_name => Err(Error::Rejected {
-            file: label.to_string(),
-            check,
-            detail,
-        }),
-        Err(e) => Err(e),
     }
 }
 
