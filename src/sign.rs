@@ -33,6 +33,23 @@ pub fn countersign(
     output: Option<&Path>,
 ) -> Result<SignReport> {
     refuse_after_interrupted_sign(path)?;
+    match crate::volume::sniff(path)? {
+        crate::volume::Container::Bundle => {}
+        other => {
+            return Err(Error::config(
+                path,
+                format!(
+                    "is a {}, not a single-file bundle",
+                    if other == crate::volume::Container::Volume {
+                        "volume"
+                    } else {
+                        "delta"
+                    }
+                ),
+                "sign the single-file bundle: `airlock join VOLUMES -o B` (or `airlock patch OLD DELTA -o B`), then `airlock sign B`",
+            ));
+        }
+    }
     let bundle = open(path)?;
     let name = file_name(role, &key.id);
     if bundle.frame.signatures.iter().any(|(n, _)| *n == name) {

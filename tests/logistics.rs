@@ -1349,3 +1349,25 @@ fn one_config_change_gives_a_delta_under_one_percent() {
     // Passed: remove the big outputs (kept on failure, for a look).
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// `sign` takes single-file bundles only: a volume (whose manifest copy is repeated in every
+/// volume) is refused with exit 2 and told how to get a signable bundle; nothing is written.
+#[test]
+fn sign_refuses_a_volume_and_says_what_to_sign() {
+    let fx = fixture();
+    let (dir, state) = workdir("sign-volume");
+    let volume = copy(&fx.vols1[0], &dir.join("v.airlock.tar.zst.001"));
+    let before = fs::read(&volume).unwrap();
+    let err = refused(
+        airlock(&state)
+            .arg("sign")
+            .arg(&volume)
+            .arg("--key")
+            .arg(&fx.keys.key),
+        2,
+        &["is a volume, not a single-file bundle", "airlock join"],
+    );
+    assert!(err.contains("v.airlock.tar.zst.001"), "{err}");
+    assert_eq!(fs::read(&volume).unwrap(), before);
+    assert!(!dir.join("v.airlock.tar.zst.001.airlock-sign-undo").exists());
+}
