@@ -63,6 +63,51 @@ impl AtomicOutput {
     }
 }
 
+/// Flushes a file being written to disk in the background, so the final fsync before the rename
+/// does not wait for the whole file: `nudge` after each large write asks for a `fdatasync` of what
+/// has been written so far. A failed flush is reported by `finish`, never dropped (the kernel
+/// reports a writeback error once per open file, so a later fsync might not see it again).
+pub struct BackgroundFlush {
+    nudges: Option<crossbeam_channel::Sender<()>>,
+    worker: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    path: PathBuf,
+}
+
+impl BackgroundFlush {
+    /// Starts flushing `file` (a handle on the file at `path`) on request.
+    pub fn start(file: File, path: &Path) -> BackgroundFlush {
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        let worker = std::thread::spawn(move || {
+            for () in rx {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        BackgroundFlush {
+            nudges: Some(tx),
+            worker: Some(worker),
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Asks for a flush; does nothing if one is already pending.
+    pub fn nudge(&self) {
+        if let Some(tx) = &self.nudges {
+            let _ = tx.try_send(());
+        }
+    }
+
+    /// Waits for the pending flush and reports any error.
+    pub fn finish(mut self) -> Result<()> {
+        self.nudges = None;
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok(result)) => result.ctx("flush", &self.path),
+            Some(Err(_)) => Err(Error::Environment("the flush thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
 /// fsyncs a directory so a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

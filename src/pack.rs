@@ -14,7 +14,7 @@ use crate::manifest::{
     check_file_set, files_below,
 };
 use crate::manifest_frame::{MAX_COPY_BYTES, ManifestFrame, compress_frame};
-use crate::output::AtomicOutput;
+use crate::output::{AtomicOutput, BackgroundFlush};
 use crate::payload::{PackFile, PayloadStream, unwrap_io};
 use crate::pipeline;
 use crate::policy::{self, BundleFacts};
@@ -207,7 +207,17 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
     let temp_path = out.temp_path().to_path_buf();
     let mut writer = BufWriter::with_capacity(1 << 20, out.handle()?);
 
-    let frames = write_payload(&mut files, &spans, mtime, opts, &mut writer, &temp_path)?;
+    // Writeback runs while later frames are compressed, so the fsync before the rename is short.
+    let flush = BackgroundFlush::start(out.handle()?, &temp_path);
+    let frames = write_payload(
+        &mut files,
+        &spans,
+        mtime,
+        opts,
+        &mut writer,
+        &temp_path,
+        &flush,
+    )?;
     let payload_bytes: u64 = frames.iter().map(|f| f.compressed_size).sum();
 
     let entries: Vec<FileEntry> = files.into_iter().map(|f| f.entry).collect();
@@ -277,6 +287,7 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
     writer
         .into_inner()
         .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
+    flush.finish()?;
     out.commit()?;
     Ok(PackReport {
         output,
@@ -393,10 +404,12 @@ fn write_payload(
     opts: &PackOptions,
     writer: &mut impl Write,
     out_path: &Path,
+    flush: &BackgroundFlush,
 ) -> Result<Vec<FrameRecord>> {
     let level = opts.level;
     let threads = opts.threads.max(1);
     let progress = Progress::start("pack", spans.iter().map(|s| s.len).sum());
+    const FLUSH_EVERY: u64 = 256 << 20;
     let (_, frames) = pipeline::run(
         threads,
         threads + 2,
@@ -433,10 +446,17 @@ fn write_payload(
         |ordered| {
             let mut records = Vec::with_capacity(spans.len());
             let mut offset = 0u64;
+            let mut unflushed = 0u64;
             for result in ordered {
                 let (compressed, digest, raw_len) = result?;
                 writer.write_all(&compressed).ctx("write", out_path)?;
                 progress.advance(raw_len);
+                unflushed += compressed.len() as u64;
+                if unflushed >= FLUSH_EVERY {
+                    writer.flush().ctx("write", out_path)?;
+                    flush.nudge();
+                    unflushed = 0;
+                }
                 records.push(FrameRecord {
                     offset,
                     compressed_size: compressed.len() as u64,
