@@ -2,6 +2,39 @@
 //! maps errors to the documented exit codes (0 ok, 1 rejected, 2 usage/config, 3 I/O).
 #![forbid(unsafe_code)]
 
+/// Human messages go to stderr; if stderr is closed there is no one to tell, so the write error is
+/// ignored rather than turned into a panic.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `note!` without the newline.
+macro_rules! note_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Results go to stdout; a failed write (closed pipe, full disk) is an I/O error (exit 3).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `out!` without the newline.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 mod cli;
 
 use airlock::error::Error;
@@ -58,10 +91,10 @@ fn report_error(err: &anyhow::Error, json: bool) {
     let mut chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
     // `Error::Io` already prints its source: do not repeat it.
     chain.dedup_by(|cause, outer| outer.ends_with(cause.as_str()));
-    eprintln!("error: {}", chain.join(": "));
+    note!("error: {}", chain.join(": "));
     let lib = err.downcast_ref::<Error>();
     if let Some(e) = lib {
-        eprintln!("hint: {}", e.hint());
+        note!("hint: {}", e.hint());
     }
     if json {
         let doc = serde_json::json!({
@@ -71,12 +104,16 @@ fn report_error(err: &anyhow::Error, json: bool) {
             "error": chain.join(": "),
             "hint": lib.map(|e| e.hint()),
         });
-        println!("{doc}");
+        // Best effort: this is the error path, there is nowhere left to report a failed write.
+        let _ = {
+            use std::io::Write as _;
+            writeln!(std::io::stdout(), "{doc}")
+        };
     }
 }
 
 fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    out!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -167,9 +204,13 @@ fn print_unpacked(r: &unpack::UnpackReport) {
         unpack::Outcome::AlreadyPresent => "already present, nothing written",
         unpack::Outcome::Replaced => "replaced the previous tree",
     };
-    eprintln!(
+    note!(
         "{}: {} {} -> {}: {what} ({} files)",
-        r.verify.bundle, r.verify.name, r.verify.version, r.dest, r.verify.files
+        r.verify.bundle,
+        r.verify.name,
+        r.verify.version,
+        r.dest,
+        r.verify.files
     );
 }
 
@@ -196,12 +237,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                     "public_key_file": g.public_path, "secret_key_file": g.secret_path,
                 }))?;
             } else {
-                println!("key id      {}", g.id);
-                println!(
+                out!("key id      {}", g.id);
+                out!(
                     "public key  {}  (put this line in trust.toml)",
                     g.public_base64
                 );
-                println!(
+                out!(
                     "wrote       {} and {}",
                     g.public_path.display(),
                     g.secret_path.display()
@@ -226,7 +267,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.json {
                 print_json(&r)?;
             } else if !a.quiet {
-                eprintln!(
+                note!(
                     "packed {} files, {} bytes, {} frames -> {} ({} bytes)\nmanifest sha256:{}",
                     r.files,
                     r.bytes,
@@ -236,7 +277,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     r.manifest_sha256
                 );
                 if r.created_from == "clock" {
-                    eprintln!(
+                    note!(
                         "note: `created` came from the clock; set SOURCE_DATE_EPOCH for a reproducible manifest"
                     );
                 }
@@ -249,7 +290,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.json {
                 print_json(&sheet)?;
             } else {
-                print!("{}", inspect::render(&sheet));
+                out_raw!("{}", inspect::render(&sheet));
             }
         }
         Command::Verify(a) => {
@@ -277,15 +318,19 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.check.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
             } else if !a.check.quiet {
-                eprintln!(
+                note!(
                     "{}: verified {} {} (sequence {}) for {}",
-                    r.bundle, r.name, r.version, r.sequence, r.target
+                    r.bundle,
+                    r.name,
+                    r.version,
+                    r.sequence,
+                    r.target
                 );
                 for c in &r.checks {
-                    eprintln!("  ok  {:<13} {}", c.check, c.detail);
+                    note!("  ok  {:<13} {}", c.check, c.detail);
                 }
                 for s in &r.signers {
-                    eprintln!("  signer {} as {}: {}", s.key_id, s.role, s.status);
+                    note!("  signer {} as {}: {}", s.key_id, s.role, s.status);
                 }
             }
         }
@@ -330,7 +375,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.json {
                 print_json(&r)?;
             } else {
-                eprintln!(
+                note!(
                     "{}: added {} (key {} as {})",
                     r.output.display(),
                     r.signature,
@@ -345,13 +390,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.json {
                 print_json(&serde_json::json!({"path": a.path, "tree_digest": text}))?;
             } else {
-                println!("{text}  {}", a.path.display());
+                out!("{text}  {}", a.path.display());
             }
         }
         Command::SignPolicy(a) => {
             let key = keys::load_signing_key(&a.key.key, a.key.password_file.as_deref())?;
             let out = sign::sign_policy(&a.policy, &key, timefmt::now_unix(), a.output.as_deref())?;
-            eprintln!(
+            note!(
                 "{}: signed by policy key {} -> {}",
                 a.policy.display(),
                 key.id,
@@ -365,7 +410,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     &serde_json::json!({"ok": true, "lines": r.lines, "head_sha256": r.head_sha256}),
                 )?;
             } else {
-                eprintln!(
+                note!(
                     "{}: chain intact, {} lines, head sha256:{}",
                     a.log.display(),
                     r.lines,
@@ -378,7 +423,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
             } else if !a.quiet {
-                eprintln!(
+                note!(
                     "joined {} volumes of {} {} ({} frames checked) -> {} ({} bytes)\nmanifest sha256:{}",
                     r.volumes.len(),
                     r.name,
@@ -396,7 +441,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
             } else if !a.quiet {
-                eprintln!(
+                note!(
                     "patched {} {}: {} frames from {}, {} from {} ({} unused base frames checked) -> {} ({} bytes)\nmanifest sha256:{}",
                     r.name,
                     r.version,
@@ -416,7 +461,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             if a.json {
                 print_json(&d)?;
             } else {
-                print!("{}", airlock::diff::render(&d));
+                out_raw!("{}", airlock::diff::render(&d));
             }
         }
         Command::Demo(a) => {
@@ -449,7 +494,7 @@ fn pack_logistics(
 ) -> anyhow::Result<()> {
     let clock = |from: &str| {
         if from == "clock" && !quiet && !json {
-            eprintln!(
+            note!(
                 "note: `created` came from the clock; set SOURCE_DATE_EPOCH for a reproducible manifest"
             );
         }
@@ -459,7 +504,7 @@ fn pack_logistics(
         if json {
             print_json(&r)?;
         } else if !quiet {
-            eprint!("{}", airlock::volume::render_pack(&r));
+            note_raw!("{}", airlock::volume::render_pack(&r));
         }
         clock(r.created_from);
     } else if let Some(base) = base {
@@ -467,7 +512,7 @@ fn pack_logistics(
         if json {
             print_json(&r)?;
         } else if !quiet {
-            eprint!("{}", airlock::delta::render_pack(&r));
+            note_raw!("{}", airlock::delta::render_pack(&r));
         }
         clock(r.created_from);
     }
@@ -520,7 +565,7 @@ fn verify_logistics(
     if a.check.json {
         print_json(&serde_json::json!({"ok": true, "report": value}))?;
     } else if !a.check.quiet {
-        eprint!("{text}");
+        note_raw!("{text}");
     }
     Ok(true)
 }
