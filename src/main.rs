@@ -527,7 +527,10 @@ fn verify_logistics(
     now: u64,
 ) -> anyhow::Result<bool> {
     use airlock::volume::Container;
-    let kind = airlock::volume::sniff(&a.bundle)?;
+    // An unreadable path is left to the plain-bundle path, which reports it (and logs it).
+    let Ok(kind) = airlock::volume::sniff(&a.bundle) else {
+        return Ok(false);
+    };
     if kind == Container::Bundle {
         return Ok(false);
     }
@@ -578,7 +581,12 @@ fn unpack_logistics(
     now: u64,
 ) -> anyhow::Result<bool> {
     use airlock::volume::Container;
-    let kind = airlock::volume::sniff(&a.bundle)?;
+    let kind = match airlock::volume::sniff(&a.bundle) {
+        Ok(kind) => kind,
+        // A plain unpack of an unreadable path is reported (and logged) by the bundle path.
+        Err(_) if a.base.is_none() && a.more_volumes.is_empty() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
     let r = match (kind, &a.base) {
         (Container::Bundle, None) if a.more_volumes.is_empty() => return Ok(false),
         (Container::Delta, Some(base)) if a.more_volumes.is_empty() => {

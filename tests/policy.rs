@@ -734,3 +734,38 @@ fn a_policy_signed_with_stock_minisign_is_accepted() {
         &["threshold"],
     );
 }
+
+/// A decision that fails before any bundle is read (a missing file) is logged too, as an error.
+#[test]
+fn the_audit_log_records_a_missing_bundle_as_an_error() {
+    let r = Release::new();
+    let log = r.path("audit.jsonl");
+    let missing = r.path("missing.airlock.tar.zst");
+    let logged = ["--audit-log", log.to_str().unwrap()];
+    assert_exit(
+        &check(&missing, &r.default_trust(), &r.path("s"), NOW, &logged),
+        3,
+    );
+    let out = run(airlock()
+        .arg("unpack")
+        .arg(&missing)
+        .arg("--trust")
+        .arg(r.default_trust())
+        .arg("--state")
+        .arg(r.path("s"))
+        .arg("--dest")
+        .arg(r.path("dest"))
+        .args(logged));
+    assert_exit(&out, 3);
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (line, command) in lines.iter().zip(["verify", "unpack"]) {
+        assert_eq!(line["command"], command);
+        assert_eq!(line["outcome"], "error");
+    }
+    assert_exit(&run(airlock().args(["audit", "verify"]).arg(&log)), 0);
+}
