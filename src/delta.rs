@@ -9,15 +9,16 @@ use crate::format::{
     skippable_header,
 };
 use crate::hashing::{Digest, hex};
-use crate::manifest::Manifest;
+use crate::manifest::{FrameRecord, Manifest};
 use crate::output::AtomicOutput;
 use crate::pack::PackOptions;
+use crate::payload::{open_frame, read_frame, verify_frame_digest};
 use crate::reader::{self, OpenedBundle};
 use crate::spec::Spec;
 use crate::trust::{Trust, evaluate};
 use crate::unpack::{UnpackOptions, UnpackReport};
 use crate::verify::{CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report};
-use crate::volume::{check_frame, open_carried_manifest, open_regular, read_frame, read_region};
+use crate::volume::{open_carried_manifest, open_regular, read_region};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -432,32 +433,56 @@ fn plan_sources(delta: &OpenedDelta, base: &OpenedBundle) -> Vec<Source> {
     plan
 }
 
-/// Checks one frame of the rebuild against the signed manifest it belongs to, naming the file at
-/// fault (the delta or the base).
-fn check_planned(
-    delta: &OpenedDelta,
-    base: &OpenedBundle,
+/// The file a planned frame is read from, the words that name it in messages, its index there
+/// and the record (in that file's signed manifest) it must match.
+fn planned<'a>(
+    delta: &'a OpenedDelta,
+    base: &'a OpenedBundle,
     source: &Source,
-    bytes: &[u8],
-) -> Result<()> {
+) -> (&'a Path, &'static str, usize, &'a FrameRecord) {
     match *source {
-        Source::Delta(i) => check_frame(
+        Source::Delta(i) => (
             &delta.bundle.path,
-            "the delta (re-transfer it)",
+            DELTA_PLACE,
             i,
             &delta.bundle.manifest.frames[i],
-            bytes,
-            false,
         ),
-        Source::Base(j) | Source::BaseUnused(j) => check_frame(
-            &base.path,
-            "the base bundle",
-            j,
-            &base.manifest.frames[j],
-            bytes,
-            false,
-        ),
+        Source::Base(j) | Source::BaseUnused(j) => {
+            (&base.path, "the base bundle", j, &base.manifest.frames[j])
+        }
     }
+}
+
+/// How a bad carried frame names the delta.
+const DELTA_PLACE: &str = "the delta (re-transfer it)";
+
+/// Reads the frames of `plan` in order, from the delta (its carried frames are back to back, in
+/// index order) or the base; hands each (position in the plan, bytes) to `emit`.
+fn read_planned(
+    delta: &OpenedDelta,
+    base: &OpenedBundle,
+    plan: &[Source],
+    emit: &mut dyn FnMut(usize, Vec<u8>) -> bool,
+) -> Result<()> {
+    let dpath = &delta.bundle.path;
+    let dreader = crate::verify::rewound(&delta.bundle.file, dpath)?;
+    let mut dreader = std::io::BufReader::with_capacity(1 << 20, dreader);
+    let mut breader = base.file.try_clone().ctx("open", &base.path)?;
+    for (k, source) in plan.iter().enumerate() {
+        let (path, _, index, record) = planned(delta, base, source);
+        let bytes = if matches!(source, Source::Delta(_)) {
+            read_frame(path, &mut dreader, index, record)?
+        } else {
+            breader
+                .seek(SeekFrom::Start(record.offset))
+                .ctx("seek in", path)?;
+            read_frame(path, &mut breader, index, record)?
+        };
+        if !emit(k, bytes) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The new bundle's payload frames, read from the delta or the base in the new manifest's order.
@@ -469,38 +494,26 @@ struct DeltaFrames<'a> {
 
 impl crate::verify::FrameSource for DeltaFrames<'_> {
     fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
-        let (dpath, bpath) = (&self.delta.bundle.path, &self.base.path);
-        let m = &self.delta.bundle.manifest;
-        let mut dreader = self.delta.bundle.file.try_clone().ctx("open", dpath)?;
-        dreader.seek(SeekFrom::Start(0)).ctx("seek in", dpath)?;
-        let mut breader = self.base.file.try_clone().ctx("open", bpath)?;
-        for (i, source) in self.plan.iter().enumerate().take(m.frames.len()) {
-            let bytes = match *source {
-                Source::Delta(i) => read_frame(dpath, &mut dreader, i, &m.frames[i])?,
-                Source::Base(j) | Source::BaseUnused(j) => {
-                    let r = &self.base.manifest.frames[j];
-                    breader
-                        .seek(SeekFrom::Start(r.offset))
-                        .ctx("seek in", bpath)?;
-                    read_frame(bpath, &mut breader, j, r)?
-                }
-            };
-            if !emit(i, bytes) {
-                break;
-            }
-        }
-        Ok(())
+        let new_frames = self.delta.bundle.manifest.frames.len();
+        read_planned(self.delta, self.base, &self.plan[..new_frames], emit)
     }
 
     fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
-        check_planned(self.delta, self.base, &self.plan[index], bytes)?;
-        let path = &self.delta.bundle.path;
-        crate::payload::decompress_checked_frame(
-            path,
-            index,
-            &self.delta.bundle.manifest.frames[index],
-            bytes,
-        )
+        // A base frame matches the new frame by sha256; its record in the (signed) base manifest
+        // must also give the new manifest's length.
+        let (path, place, at, record) = planned(self.delta, self.base, &self.plan[index]);
+        let expected = self.delta.bundle.manifest.frames[index].uncompressed_size;
+        if record.uncompressed_size != expected {
+            return Err(Error::rejected(
+                path,
+                Check::FrameDigest,
+                format!(
+                    "{place}: frame {at} is {} bytes decompressed, the new manifest says {expected}",
+                    record.uncompressed_size
+                ),
+            ));
+        }
+        open_frame(path, place, at, record, bytes)
     }
 }
 
@@ -518,7 +531,6 @@ pub fn rebuild(
 ) -> Result<RebuildStats> {
     check_base(delta, base)?;
     let m = &delta.bundle.manifest;
-    let bm = &base.manifest;
     let plan = plan_sources(delta, base);
     let unused: Vec<usize> = plan
         .iter()
@@ -527,35 +539,14 @@ pub fn rebuild(
             _ => None,
         })
         .collect();
-    let (dpath, bpath) = (&delta.bundle.path, &base.path);
     let from_base = m.frames.len() - delta.carried.len();
     crate::pipeline::run(
         threads,
         threads + 2,
-        |emitter| {
-            let mut dreader = delta.bundle.file.try_clone().ctx("open", dpath)?;
-            dreader.seek(SeekFrom::Start(0)).ctx("seek in", dpath)?;
-            let mut dreader = std::io::BufReader::with_capacity(1 << 20, dreader);
-            let mut breader = base.file.try_clone().ctx("open", bpath)?;
-            for (k, source) in plan.iter().enumerate() {
-                let bytes = match *source {
-                    Source::Delta(i) => read_frame(dpath, &mut dreader, i, &m.frames[i])?,
-                    Source::Base(j) | Source::BaseUnused(j) => {
-                        let r = &bm.frames[j];
-                        breader
-                            .seek(SeekFrom::Start(r.offset))
-                            .ctx("seek in", bpath)?;
-                        read_frame(bpath, &mut breader, j, r)?
-                    }
-                };
-                if !emitter.emit((k, bytes)) {
-                    break;
-                }
-            }
-            Ok(())
-        },
+        |emitter| read_planned(delta, base, &plan, &mut |k, bytes| emitter.emit((k, bytes))),
         |(k, bytes): (usize, Vec<u8>)| {
-            check_planned(delta, base, &plan[k], &bytes)?;
+            let (path, place, at, record) = planned(delta, base, &plan[k]);
+            verify_frame_digest(path, place, at, record, &bytes)?;
             Ok((k, bytes))
         },
         |ordered| {
@@ -706,17 +697,14 @@ pub fn unpack_delta(
     evaluate(&base.path, trust, &base.signatures, &base.frame.manifest)?;
     let plan = plan_sources(&delta, &base);
     // The base frames the new bundle does not use are checked too: the whole base is verified.
-    let mut breader = base.file.try_clone().ctx("open", &base.path)?;
-    for source in plan.iter().skip(delta.bundle.manifest.frames.len()) {
-        if let Source::BaseUnused(j) = *source {
-            let r = &base.manifest.frames[j];
-            breader
-                .seek(SeekFrom::Start(r.offset))
-                .ctx("seek in", &base.path)?;
-            let bytes = read_frame(&base.path, &mut breader, j, r)?;
-            check_planned(&delta, &base, source, &bytes)?;
-        }
-    }
+    let unused = &plan[delta.bundle.manifest.frames.len()..];
+    let mut checked = Ok(());
+    read_planned(&delta, &base, unused, &mut |k, bytes| {
+        let (path, place, at, record) = planned(&delta, &base, &unused[k]);
+        checked = verify_frame_digest(path, place, at, record, &bytes);
+        checked.is_ok()
+    })?;
+    checked?;
     let frames = DeltaFrames {
         delta: &delta,
         base: &base,
@@ -763,35 +751,16 @@ pub fn verify_delta(
 ) -> Result<DeltaVerifyReport> {
     let mut auth = check_authenticity(&delta.bundle, trust, opts.now, opts.state.as_ref())?;
     let m = &delta.bundle.manifest;
-    let path = &delta.bundle.path;
-    // Carried frames are back to back from offset 0, in index order.
-    let mut reader = delta.bundle.file.try_clone().ctx("open", path)?;
-    reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
     let carried = &delta.carried;
-    crate::pipeline::run(
+    // Carried frames are back to back from offset 0, in index order.
+    crate::verify::check_frames(
+        &delta.bundle.path,
+        &delta.bundle.file,
+        &m.frames,
+        carried,
+        DELTA_PLACE,
+        opts.deep,
         opts.threads,
-        opts.threads + 2,
-        |emitter| {
-            for &i in carried {
-                let bytes = read_frame(path, &mut reader, i, &m.frames[i])?;
-                if !emitter.emit((i, bytes)) {
-                    break;
-                }
-            }
-            Ok(())
-        },
-        |(i, bytes): (usize, Vec<u8>)| {
-            check_frame(
-                path,
-                "the delta (re-transfer it)",
-                i,
-                &m.frames[i],
-                &bytes,
-                opts.deep,
-            )
-        },
-        |ordered| ordered.try_for_each(|r| r),
     )?;
     auth.checks.push(CheckOutcome {
         check: Check::FrameDigest.name(),

@@ -175,20 +175,36 @@ pub fn max_compressed_frame() -> u64 {
     zstd::zstd_safe::compress_bound(format::FRAME_SIZE as usize) as u64 + 4096
 }
 
-/// Checks a payload frame's compressed bytes against the manifest before any decoding.
+/// Who is named when a frame is bad: the bundle itself (`""`), or where the frame was read from,
+/// e.g. "volume 2 of 3 (re-transfer this volume)" or "the delta (re-transfer it)".
+fn prefixed(place: &str, text: String) -> String {
+    if place.is_empty() {
+        text
+    } else {
+        format!("{place}: {text}")
+    }
+}
+
+/// Checks a payload frame's compressed bytes against the signed manifest before any decoding.
 pub fn verify_frame_digest(
-    bundle: &Path,
+    file: &Path,
+    place: &str,
     index: usize,
     record: &FrameRecord,
     bytes: &[u8],
 ) -> Result<()> {
     let digest = sha256(bytes);
     if digest != record.sha256 {
+        let corrupted = if place.is_empty() {
+            String::new()
+        } else {
+            format!("{place} is corrupted: ")
+        };
         return Err(Error::rejected(
-            bundle,
+            file,
             Check::FrameDigest,
             format!(
-                "payload frame {index} at offset {} has sha256 {}, the signed manifest says {}",
+                "{corrupted}payload frame {index} at offset {} has sha256 {}, the signed manifest says {}",
                 record.offset,
                 hex(&digest),
                 hex(&record.sha256)
@@ -198,68 +214,62 @@ pub fn verify_frame_digest(
     Ok(())
 }
 
-/// Verifies a frame's digest, then decompresses it to exactly its declared length.
+/// Verifies a frame's digest, then decompresses it to exactly the length the manifest gives.
 pub fn open_frame(
-    bundle: &Path,
+    file: &Path,
+    place: &str,
     index: usize,
     record: &FrameRecord,
     bytes: &[u8],
 ) -> Result<Vec<u8>> {
-    verify_frame_digest(bundle, index, record, bytes)?;
-    decompress_checked_frame(bundle, index, record, bytes)
-}
-
-/// Decompresses a payload frame whose digest was already checked, to exactly the length the
-/// manifest gives.
-pub fn decompress_checked_frame(
-    bundle: &Path,
-    index: usize,
-    record: &FrameRecord,
-    bytes: &[u8],
-) -> Result<Vec<u8>> {
-    let out = decompress_frame(bytes, format::FRAME_SIZE).map_err(|e| {
-        Error::rejected(
-            bundle,
-            Check::FrameDigest,
-            format!("payload frame {index}: {e}"),
-        )
-    })?;
+    verify_frame_digest(file, place, index, record, bytes)?;
+    let reject = |text: String| Error::rejected(file, Check::FrameDigest, prefixed(place, text));
+    let out = decompress_frame(bytes, format::FRAME_SIZE)
+        .map_err(|e| reject(format!("payload frame {index}: {e}")))?;
     if out.len() as u64 != record.uncompressed_size {
-        return Err(Error::rejected(
-            bundle,
-            Check::FrameDigest,
-            format!(
-                "payload frame {index} decompressed to {} bytes, the manifest says {}",
-                out.len(),
-                record.uncompressed_size
-            ),
-        ));
+        return Err(reject(format!(
+            "payload frame {index} decompressed to {} bytes, the manifest says {}",
+            out.len(),
+            record.uncompressed_size
+        )));
     }
     Ok(out)
 }
 
-/// Reads payload frames from `reader` (positioned at offset 0) in order, refusing any frame
+/// Reads the next payload frame (`index`, described by `record`) from `reader`, refusing a frame
 /// larger than a frame can legitimately be before allocating for it.
+pub fn read_frame(
+    file: &Path,
+    reader: &mut impl Read,
+    index: usize,
+    record: &FrameRecord,
+) -> Result<Vec<u8>> {
+    if record.compressed_size > max_compressed_frame() {
+        return Err(Error::rejected(
+            file,
+            Check::FrameDigest,
+            format!(
+                "payload frame {index} declares {} compressed bytes, over the cap",
+                record.compressed_size
+            ),
+        ));
+    }
+    let mut bytes = vec![0u8; record.compressed_size as usize];
+    reader.read_exact(&mut bytes).ctx("read", file)?;
+    Ok(bytes)
+}
+
+/// Reads the payload frames `indices` of `frames`, stored back to back in that order from where
+/// `reader` stands; stops early when `emit` returns false.
 pub fn read_frames(
-    bundle: &Path,
+    file: &Path,
     mut reader: impl Read,
     frames: &[FrameRecord],
-    mut emit: impl FnMut(usize, FrameRecord, Vec<u8>) -> bool,
+    indices: impl IntoIterator<Item = usize>,
+    mut emit: impl FnMut(usize, Vec<u8>) -> bool,
 ) -> Result<()> {
-    for (index, record) in frames.iter().enumerate() {
-        if record.compressed_size > max_compressed_frame() {
-            return Err(Error::rejected(
-                bundle,
-                Check::FrameDigest,
-                format!(
-                    "payload frame {index} declares {} compressed bytes, over the cap",
-                    record.compressed_size
-                ),
-            ));
-        }
-        let mut bytes = vec![0u8; record.compressed_size as usize];
-        reader.read_exact(&mut bytes).ctx("read", bundle)?;
-        if !emit(index, *record, bytes) {
+    for index in indices {
+        if !emit(index, read_frame(file, &mut reader, index, &frames[index])?) {
             break;
         }
     }

@@ -4,7 +4,7 @@
 use crate::enforce::{PolicyOutcome, enforce};
 use crate::error::{Check, Error, IoContext, Result};
 use crate::hashing::hex;
-use crate::manifest::FileEntry;
+use crate::manifest::{FileEntry, FrameRecord};
 use crate::payload::{FrameChain, open_frame, read_frames, verify_frame_digest, walk_payload};
 use crate::pipeline;
 use crate::progress::Progress;
@@ -13,6 +13,7 @@ use crate::state::StateDir;
 use crate::timefmt::format_rfc3339;
 use crate::trust::{SignerReport, Trust, evaluate};
 use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
 
 /// How to verify.
 pub struct VerifyOptions {
@@ -189,44 +190,57 @@ pub fn report(bundle: &OpenedBundle, auth: Authenticity, deep: bool) -> VerifyRe
     }
 }
 
-/// A handle on the bundle positioned at its first payload frame, and a progress display over the
-/// payload's bytes.
-fn payload_reader(bundle: &OpenedBundle, label: &'static str) -> Result<(std::fs::File, Progress)> {
-    let mut reader = bundle.file.try_clone().ctx("open", &bundle.path)?;
-    reader
-        .seek(SeekFrom::Start(0))
-        .ctx("seek in", &bundle.path)?;
-    Ok((
-        reader,
-        Progress::start(label, bundle.manifest.layout.payload_bytes),
-    ))
+/// A handle on `file` positioned at its start (where payload frames are stored back to back).
+pub(crate) fn rewound(file: &std::fs::File, path: &Path) -> Result<std::fs::File> {
+    let mut reader = file.try_clone().ctx("open", path)?;
+    reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
+    Ok(reader)
 }
 
-/// Hashes every payload frame against the manifest, in parallel.
-pub fn verify_frames(bundle: &OpenedBundle, threads: usize) -> Result<()> {
-    let path = &bundle.path;
-    let frames = &bundle.manifest.frames;
-    let (reader, progress) = payload_reader(bundle, "verify")?;
+/// Checks the payload frames `indices` of `frames`, stored back to back in that order from the
+/// start of `file`, on `threads` workers: each frame's sha256 before anything decodes it, and with
+/// `deep` its decompressed length too. `place` names the container in messages (`""` for a bundle).
+#[allow(clippy::too_many_arguments)]
+pub fn check_frames(
+    path: &Path,
+    file: &std::fs::File,
+    frames: &[FrameRecord],
+    indices: &[usize],
+    place: &str,
+    deep: bool,
+    threads: usize,
+) -> Result<()> {
+    let reader = std::io::BufReader::with_capacity(1 << 20, rewound(file, path)?);
+    let progress = Progress::start(
+        "verify",
+        indices.iter().map(|&i| frames[i].compressed_size).sum(),
+    );
     pipeline::run(
         threads,
         threads + 2,
         |emitter| {
-            read_frames(path, reader, frames, |i, r, bytes| {
-                progress.advance(r.compressed_size);
-                emitter.emit((i, r, bytes))
+            read_frames(path, reader, frames, indices.iter().copied(), |i, bytes| {
+                progress.advance(bytes.len() as u64);
+                emitter.emit((i, bytes))
             })
         },
-        |(i, record, bytes)| verify_frame_digest(path, i, &record, &bytes),
+        |(i, bytes): (usize, Vec<u8>)| {
+            if deep {
+                open_frame(path, place, i, &frames[i], &bytes).map(drop)
+            } else {
+                verify_frame_digest(path, place, i, &frames[i], &bytes)
+            }
+        },
         |ordered| {
             let mut checked = 0;
             for result in ordered {
                 result?;
                 checked += 1;
             }
-            if checked != frames.len() {
+            if checked != indices.len() {
                 return Err(Error::Environment(format!(
                     "only {checked} of {} frames were checked",
-                    frames.len()
+                    indices.len()
                 )));
             }
             Ok(())
@@ -234,6 +248,13 @@ pub fn verify_frames(bundle: &OpenedBundle, threads: usize) -> Result<()> {
     )?;
     progress.finish();
     Ok(())
+}
+
+/// Hashes every payload frame of a bundle against its manifest, in parallel.
+pub fn verify_frames(bundle: &OpenedBundle, threads: usize) -> Result<()> {
+    let frames = &bundle.manifest.frames;
+    let all: Vec<usize> = (0..frames.len()).collect();
+    check_frames(&bundle.path, &bundle.file, frames, &all, "", false, threads)
 }
 
 /// Where a bundle's payload frames are read from, in order, and who is named when one is bad: the
@@ -251,17 +272,22 @@ pub struct BundleFrames<'a>(pub &'a OpenedBundle);
 
 impl FrameSource for BundleFrames<'_> {
     fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
-        let (reader, _) = payload_reader(self.0, "payload")?;
-        read_frames(
-            &self.0.path,
-            reader,
-            &self.0.manifest.frames,
-            |i, _, bytes| emit(i, bytes),
-        )
+        let frames = &self.0.manifest.frames;
+        let reader =
+            std::io::BufReader::with_capacity(1 << 20, rewound(&self.0.file, &self.0.path)?);
+        read_frames(&self.0.path, reader, frames, 0..frames.len(), |i, bytes| {
+            emit(i, bytes)
+        })
     }
 
     fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
-        open_frame(&self.0.path, index, &self.0.manifest.frames[index], bytes)
+        open_frame(
+            &self.0.path,
+            "",
+            index,
+            &self.0.manifest.frames[index],
+            bytes,
+        )
     }
 }
 

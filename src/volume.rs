@@ -8,16 +8,16 @@ use crate::error::{Check, Error, IoContext, Result};
 use crate::format::{
     self, FOOTER_LEN, Footer, FooterReader, FooterWriter, check_manifest_len, skippable_header,
 };
-use crate::hashing::{Digest, hex, sha256};
-use crate::manifest::{FrameRecord, Manifest};
-use crate::manifest_frame::decompress_frame;
+use crate::hashing::{Digest, hex};
+use crate::manifest::Manifest;
 use crate::output::AtomicOutput;
 use crate::pack::PackOptions;
-use crate::payload::max_compressed_frame;
+use crate::payload::{open_frame, read_frames, verify_frame_digest};
 use crate::reader::{self, OpenedBundle};
 use crate::spec::Spec;
 use crate::trust::Trust;
 use crate::unpack::{UnpackOptions, UnpackReport};
+use crate::verify::FrameSource;
 use crate::verify::{CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -712,121 +712,6 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
     Ok(out)
 }
 
-/// Checks one frame's compressed bytes against the signed manifest before anything decodes them;
-/// with `deep`, also decompresses it to its declared length. `place` says where it was read
-/// ("volume 2 of 3", "the delta", ...), for a message that names what to re-transfer.
-pub(crate) fn check_frame(
-    file: &Path,
-    place: &str,
-    index: usize,
-    record: &FrameRecord,
-    bytes: &[u8],
-    deep: bool,
-) -> Result<()> {
-    let digest = sha256(bytes);
-    if digest != record.sha256 {
-        return Err(Error::rejected(
-            file,
-            Check::FrameDigest,
-            format!(
-                "{place} is corrupted: payload frame {index} has sha256 {}, the signed manifest says {}",
-                hex(&digest),
-                hex(&record.sha256)
-            ),
-        ));
-    }
-    if deep {
-        let out = decompress_frame(bytes, format::FRAME_SIZE).map_err(|e| {
-            Error::rejected(
-                file,
-                Check::FrameDigest,
-                format!("{place}: payload frame {index}: {e}"),
-            )
-        })?;
-        if out.len() as u64 != record.uncompressed_size {
-            return Err(Error::rejected(
-                file,
-                Check::FrameDigest,
-                format!(
-                    "{place}: payload frame {index} decompressed to {} bytes, the manifest says {}",
-                    out.len(),
-                    record.uncompressed_size
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Reads frame `index` (whose record is `record`) from `reader`, refusing an over-cap size before
-/// allocating.
-pub(crate) fn read_frame(
-    file: &Path,
-    reader: &mut impl Read,
-    index: usize,
-    record: &FrameRecord,
-) -> Result<Vec<u8>> {
-    if record.compressed_size > max_compressed_frame() {
-        return Err(Error::rejected(
-            file,
-            Check::FrameDigest,
-            format!(
-                "payload frame {index} declares {} compressed bytes, over the cap",
-                record.compressed_size
-            ),
-        ));
-    }
-    let mut bytes = vec![0u8; record.compressed_size as usize];
-    reader.read_exact(&mut bytes).ctx("read", file)?;
-    Ok(bytes)
-}
-
-/// Checks frames `range` of `m`, stored back to back from the start of `file`, on `threads`
-/// workers.
-pub(crate) fn check_frames_at(
-    path: &Path,
-    file: &File,
-    m: &Manifest,
-    range: std::ops::Range<usize>,
-    place: &str,
-    deep: bool,
-    threads: usize,
-) -> Result<()> {
-    let mut reader = file.try_clone().ctx("open", path)?;
-    reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
-    let frames = &m.frames;
-    crate::pipeline::run(
-        threads,
-        threads + 2,
-        |emitter| {
-            for i in range.clone() {
-                let bytes = read_frame(path, &mut reader, i, &frames[i])?;
-                if !emitter.emit((i, bytes)) {
-                    break;
-                }
-            }
-            Ok(())
-        },
-        |(i, bytes): (usize, Vec<u8>)| check_frame(path, place, i, &frames[i], &bytes, deep),
-        |ordered| {
-            let mut n = 0;
-            for r in ordered {
-                r?;
-                n += 1;
-            }
-            if n != range.len() {
-                return Err(Error::Environment(format!(
-                    "only {n} of {} frames were checked",
-                    range.len()
-                )));
-            }
-            Ok(())
-        },
-    )?;
-    Ok(())
-}
-
 /// Where a volume sits in its set and what it holds.
 #[derive(Debug, serde::Serialize)]
 pub struct VolumeInfo {
@@ -866,11 +751,11 @@ pub fn verify_volume(
     let mut auth = check_authenticity(&vol.bundle, trust, opts.now, opts.state.as_ref())?;
     let m = &vol.bundle.manifest;
     let range = vol.footer.frames();
-    check_frames_at(
+    crate::verify::check_frames(
         &vol.bundle.path,
         &vol.bundle.file,
-        m,
-        range.clone(),
+        &m.frames,
+        &range.clone().collect::<Vec<_>>(),
         &format!("{} (re-transfer this volume only)", vol.label()),
         opts.deep,
         opts.threads,
@@ -1134,34 +1019,13 @@ pub fn join_into(
     threads: usize,
 ) -> Result<u64> {
     let m = &volumes[0].bundle.manifest;
+    let source = VolumeFrames(volumes);
     crate::pipeline::run(
         threads,
         threads + 2,
-        |emitter| {
-            for (vi, v) in volumes.iter().enumerate() {
-                let path = &v.bundle.path;
-                let mut reader = v.bundle.file.try_clone().ctx("open", path)?;
-                reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
-                let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
-                for i in v.footer.frames() {
-                    let bytes = read_frame(path, &mut reader, i, &m.frames[i])?;
-                    if !emitter.emit((vi, i, bytes)) {
-                        return Ok(());
-                    }
-                }
-            }
-            Ok(())
-        },
-        |(vi, i, bytes): (usize, usize, Vec<u8>)| {
-            let v = &volumes[vi];
-            check_frame(
-                &v.bundle.path,
-                &format!("{} (re-transfer this volume)", v.label()),
-                i,
-                &m.frames[i],
-                &bytes,
-                false,
-            )?;
+        |emitter| source.read(&mut |i, bytes| emitter.emit((i, bytes))),
+        |(i, bytes): (usize, Vec<u8>)| {
+            source.check(i, &bytes)?;
             Ok(bytes)
         },
         |ordered| {
@@ -1258,36 +1122,57 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub struct VolumeFrames<'a>(pub &'a [OpenedVolume]);
 
 impl VolumeFrames<'_> {
-    fn holder(&self, index: usize) -> &OpenedVolume {
-        self.0
+    /// The volume holding frame `index`, with the words that name it in messages.
+    fn holder(&self, index: usize) -> (&OpenedVolume, String) {
+        let v = self
+            .0
             .iter()
             .find(|v| v.footer.frames().contains(&index))
-            .expect("a checked set holds every frame")
+            .expect("a checked set holds every frame");
+        (v, format!("{} (re-transfer this volume)", v.label()))
+    }
+
+    /// Checks frame `index`'s sha256, naming its volume if it is wrong.
+    fn check(&self, index: usize, bytes: &[u8]) -> Result<()> {
+        let (v, place) = self.holder(index);
+        verify_frame_digest(
+            &v.bundle.path,
+            &place,
+            index,
+            &v.bundle.manifest.frames[index],
+            bytes,
+        )
     }
 }
 
-impl crate::verify::FrameSource for VolumeFrames<'_> {
+impl FrameSource for VolumeFrames<'_> {
     fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
         let m = &self.0[0].bundle.manifest;
+        let mut go_on = true;
         for v in self.0 {
             let path = &v.bundle.path;
-            let mut reader = v.bundle.file.try_clone().ctx("open", path)?;
-            reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
-            for i in v.footer.frames() {
-                if !emit(i, read_frame(path, &mut reader, i, &m.frames[i])?) {
-                    return Ok(());
-                }
+            let reader = crate::verify::rewound(&v.bundle.file, path)?;
+            let reader = std::io::BufReader::with_capacity(1 << 20, reader);
+            read_frames(path, reader, &m.frames, v.footer.frames(), |i, bytes| {
+                go_on = emit(i, bytes);
+                go_on
+            })?;
+            if !go_on {
+                break;
             }
         }
         Ok(())
     }
 
     fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
-        let v = self.holder(index);
-        let record = &v.bundle.manifest.frames[index];
-        let place = format!("{} (re-transfer this volume)", v.label());
-        check_frame(&v.bundle.path, &place, index, record, bytes, false)?;
-        crate::payload::decompress_checked_frame(&v.bundle.path, index, record, bytes)
+        let (v, place) = self.holder(index);
+        open_frame(
+            &v.bundle.path,
+            &place,
+            index,
+            &v.bundle.manifest.frames[index],
+            bytes,
+        )
     }
 }
 
