@@ -4,11 +4,12 @@
 use crate::error::{Check, Error, IoContext, Result};
 use crate::hashing::{hex, sha256};
 use crate::reader::OpenedBundle;
-use crate::timefmt::format_rfc3339;
+use crate::timefmt::Timestamp;
 use crate::verify::VerifyReport;
 use serde_json::{Map, Value, json};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The `prev_sha256` of the first line.
@@ -21,10 +22,10 @@ pub fn record(
     bundle: &Path,
     opened: Option<&OpenedBundle>,
     outcome: std::result::Result<&VerifyReport, &Error>,
-    now: u64,
+    now: Timestamp,
 ) -> Map<String, Value> {
     let mut r = Map::new();
-    r.insert("time".into(), json!(format_rfc3339(now)));
+    r.insert("time".into(), json!(now.to_string()));
     r.insert("command".into(), json!(command));
     r.insert("file".into(), json!(bundle.display().to_string()));
     if let Some(o) = opened {
@@ -100,12 +101,21 @@ fn last_line(file: &mut File, path: &Path) -> Result<Option<Vec<u8>>> {
 
 /// Appends `record` to the log at `path`, chained to the current last line, under a lock.
 pub fn append(path: &Path, mut record: Map<String, Value>) -> Result<()> {
+    // Non-blocking, so a FIFO at the log's path fails at once (ENXIO) instead of hanging.
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .ctx("open audit log", path)?;
+    if !file.metadata().ctx("read", path)?.is_file() {
+        return Err(Error::config(
+            path,
+            "the audit log is not a regular file",
+            "pass --audit-log the path of a regular file (it is created if missing)",
+        ));
+    }
     file.lock().ctx("lock", path)?;
     let prev = match last_line(&mut file, path)? {
         None => GENESIS.to_string(),
@@ -131,7 +141,7 @@ pub struct ChainReport {
 
 /// Checks every line's JSON and chain link.
 pub fn verify_chain(path: &Path) -> Result<ChainReport> {
-    let file = File::open(path).ctx("open audit log", path)?;
+    let file = crate::fsutil::open_input(path, "audit log")?;
     let mut reader = BufReader::new(file);
     let mut prev = GENESIS.to_string();
     let mut lines = 0;

@@ -194,6 +194,45 @@ mod tests {
     }
 
     #[test]
+    fn a_132_byte_path_splits_at_the_first_slash_that_fits() {
+        // docs/format.md 2.2: the first `/` from the left whose remainder fits in `name`.
+        let path = format!(
+            "model/{}/{}/{}",
+            "a".repeat(60),
+            "b".repeat(40),
+            "c".repeat(24)
+        );
+        assert_eq!(path.len(), 132);
+        let (prefix, name) = ustar_split(&path).unwrap();
+        assert_eq!(prefix, format!("model/{}", "a".repeat(60)));
+        assert_eq!(name, format!("{}/{}", "b".repeat(40), "c".repeat(24)));
+        let header = crate::format::canonical_header(
+            &BundlePath::parse(&path).unwrap(),
+            0,
+            crate::format::Mode::Regular,
+            0,
+        );
+        assert_eq!(&header[345..345 + prefix.len()], prefix.as_bytes());
+        assert_eq!(&header[0..name.len()], name.as_bytes());
+        let sum: u32 = header
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u32::from(b)
+                }
+            })
+            .sum();
+        assert_eq!(
+            &header[148..156],
+            format!("{sum:07o}\0").as_bytes(),
+            "checksum text form"
+        );
+    }
+
+    #[test]
     fn labels_are_restricted() {
         assert!(check_label("acme-7b").is_ok());
         assert!(check_label("1.0.0+build.5").is_ok());

@@ -15,7 +15,7 @@ use crate::pack::PackOptions;
 use crate::payload::{open_frame, read_frame, verify_frame_digest};
 use crate::reader::{self, OpenedBundle};
 use crate::spec::Spec;
-use crate::trust::{Trust, evaluate};
+use crate::trust::{Trust, authenticate};
 use crate::unpack::{UnpackOptions, UnpackReport};
 use crate::verify::{CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report};
 use crate::volume::{open_carried_manifest, open_regular, read_region};
@@ -694,7 +694,7 @@ pub fn unpack_delta(
     check_authenticity(&delta.bundle, trust, opts.now, opts.state.as_ref())?;
     let base = open_base(base_path)?;
     check_base(&delta, &base)?;
-    evaluate(&base.path, trust, &base.signatures, &base.frame.manifest)?;
+    authenticate(&base, trust)?;
     let plan = plan_sources(&delta, &base);
     // The base frames the new bundle does not use are checked too: the whole base is verified.
     let unused = &plan[delta.bundle.manifest.frames.len()..];

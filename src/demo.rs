@@ -11,7 +11,7 @@ use crate::reader::open;
 use crate::signature::Role;
 use crate::spec::Spec;
 use crate::state::StateDir;
-use crate::timefmt::now_unix;
+use crate::timefmt::Timestamp;
 use crate::trust::Trust;
 use crate::unpack::{UnpackOptions, unpack};
 use crate::verify::{VerifyOptions, verify};
@@ -53,7 +53,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     let release_dir = workdir.join("release");
     copy_tree(example, &release_dir)?;
     let spec_copy = release_dir.join(spec_path.file_name().unwrap_or_default());
-    let now = now_unix();
+    let now = Timestamp::now();
 
     say(
         out,

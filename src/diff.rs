@@ -11,7 +11,6 @@ use crate::error::Result;
 use crate::hashing::hex;
 use crate::manifest::{Artifact, FileEntry, Manifest};
 use crate::reader::OpenedBundle;
-use crate::timefmt::format_rfc3339;
 use crate::volume::{Container, open_any};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -204,20 +203,20 @@ fn fields_of(m: &Manifest) -> BTreeMap<&'static str, String> {
     f.insert("bundle.version", b.version.clone());
     f.insert("bundle.sequence", b.sequence.to_string());
     f.insert("bundle.target", b.target.clone());
-    f.insert("bundle.created", format_rfc3339(b.created));
-    f.insert("bundle.expires", format_rfc3339(b.expires));
+    f.insert("bundle.created", b.created.to_string());
+    f.insert("bundle.expires", b.expires.to_string());
     f.insert("bundle.mtime", b.mtime.to_string());
     if let Some(t) = b.notice_given {
-        f.insert("bundle.notice_given", format_rfc3339(t));
+        f.insert("bundle.notice_given", t.to_string());
     }
     if let Some(t) = b.not_before {
-        f.insert("bundle.not_before", format_rfc3339(t));
+        f.insert("bundle.not_before", t.to_string());
     }
     f.insert("layout.zstd_level", m.layout.zstd_level.to_string());
     if let Some(p) = &m.policy {
         f.insert("policy.id", p.id.clone());
         f.insert("policy.version", p.version.to_string());
-        f.insert("policy.expires", format_rfc3339(p.expires));
+        f.insert("policy.expires", p.expires.to_string());
         f.insert("policy.path", p.path.to_string());
         f.insert("policy.sha256", hex(&p.sha256));
     }
@@ -352,7 +351,7 @@ fn signer_changes(old: &OpenedBundle, new: &OpenedBundle) -> SignerChanges {
             .map(|s| {
                 (
                     (s.comment.role.as_str().to_string(), s.key_id.clone()),
-                    format_rfc3339(s.comment.signed),
+                    s.comment.signed.to_string(),
                 )
             })
             .collect()

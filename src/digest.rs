@@ -117,7 +117,7 @@ pub fn collect(root: &Path) -> Result<Vec<SourceFile>> {
 
 /// sha256 and length of a file, read in bounded chunks.
 pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
-    let mut file = fs::File::open(path).ctx("open", path)?;
+    let mut file = crate::fsutil::open_input(path, "file")?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;

@@ -5,14 +5,12 @@ use crate::bundle_path::BundlePath;
 use crate::error::{Check, Error, Result};
 use crate::gate;
 use crate::hashing::sha256;
-use crate::keys::key_id;
-use crate::manifest::{Kind, Manifest, PolicyRef};
+use crate::manifest::{Kind, PolicyRef};
 use crate::policy::{self, BundleFacts, Decision, POLICY_FILE, Policy};
 use crate::safeguards::Safeguard;
-use crate::signature::Role;
-use crate::trust::Trust;
-use minisign::SignatureBox;
-use std::io::Cursor;
+use crate::signature::{MinisignFile, Role};
+use crate::timefmt::Timestamp;
+use crate::trust::{Authenticated, Trust};
 use std::path::Path;
 
 /// True for the payload files whose content governs the bundle (copied into the manifest frame).
@@ -116,8 +114,17 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
     Ok(governed)
 }
 
-/// The facts the policy is evaluated on.
-pub fn facts<'a>(manifest: &'a Manifest, governed: &Governed) -> BundleFacts<'a> {
+/// The facts the policy is evaluated on, on the receiving side: from an authenticated bundle only.
+pub fn facts<'a>(auth: &Authenticated<'a>) -> BundleFacts<'a> {
+    release_facts(&auth.bundle().manifest, &auth.bundle().governed)
+}
+
+/// The facts of a release the packer is building from its own sources (`pack` judges what it is
+/// about to sign; the receiving side uses [`facts`]).
+pub fn release_facts<'a>(
+    manifest: &'a crate::manifest::Manifest,
+    governed: &Governed,
+) -> BundleFacts<'a> {
     BundleFacts {
         target: &manifest.bundle.target,
         models: manifest
@@ -165,7 +172,7 @@ fn count_policy_signers(
     trust: &Trust,
     carried: &CarriedPolicy,
 ) -> Result<Vec<PolicySigner>> {
-    let keys = trust.roles.get(&Role::Policy).map(|r| &r.keys);
+    let role = trust.roles.get(&Role::Policy);
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for (path, bytes) in &carried.signatures {
@@ -176,16 +183,9 @@ fn count_policy_signers(
                 format!("policy signature `{path}`: {d}"),
             )
         };
-        let text = std::str::from_utf8(bytes).map_err(|_| reject("not UTF-8".into()))?;
-        let sig = SignatureBox::from_string(text)
-            .map_err(|e| reject(format!("not a minisign signature: {e}")))?;
-        if !sig.is_prehashed() {
-            return Err(reject(
-                "legacy (non-prehashed) signatures are refused".into(),
-            ));
-        }
-        let id = key_id(sig.keynum());
-        let (counted, status) = match keys.and_then(|k| k.get(&id)) {
+        let sig = MinisignFile::parse(bytes).map_err(reject)?;
+        let id = sig.key_id.clone();
+        let (counted, status) = match role.and_then(|r| r.key(&id)) {
             None if trust.roles_of(&id).is_empty() => {
                 (false, "key not in the trust file: not counted".to_string())
             }
@@ -194,9 +194,9 @@ fn count_policy_signers(
                 "key is not trusted for the policy role: not counted".to_string(),
             ),
             Some(key) => {
-                minisign::verify(key, &sig, Cursor::new(&carried.bytes), true, false, false)
-                    .map_err(|e| reject(e.to_string()))?;
-                let fresh = seen.insert(id.clone());
+                sig.verify(&key.public, &carried.bytes).map_err(reject)?;
+                // Counted by public key, not by the (unsigned) key id.
+                let fresh = seen.insert(key.bytes);
                 (
                     fresh,
                     if fresh {
@@ -219,13 +219,10 @@ fn count_policy_signers(
 
 /// Enforces the policy on the receiving side: the trust file's policy threshold, then every rule,
 /// then `not_before`. With no policy keys pinned, the policy is reported but not enforced.
-pub fn enforce(
-    bundle: &Path,
-    manifest: &Manifest,
-    governed: &Governed,
-    trust: &Trust,
-    now: u64,
-) -> Result<PolicyOutcome> {
+pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Result<PolicyOutcome> {
+    let bundle = &auth.bundle().path;
+    let manifest = &auth.bundle().manifest;
+    let governed = &auth.bundle().governed;
     let reject = |v: policy::Violation| {
         Error::rejected(
             bundle,
@@ -274,8 +271,7 @@ pub fn enforce(
                 ),
             ));
         }
-        outcome.decisions =
-            policy::evaluate(&carried.policy, &facts(manifest, governed), now).map_err(reject)?;
+        outcome.decisions = policy::evaluate(&carried.policy, &facts(auth), now).map_err(reject)?;
         outcome.allowed_files = carried
             .policy
             .allowed_files
@@ -297,7 +293,7 @@ pub fn gate_file(
     if allowed.iter().any(|a| a == path.as_str()) {
         return Ok(None);
     }
-    let mut file = std::fs::File::open(local).map_err(|e| Error::io("open", local, e))?;
+    let mut file = crate::fsutil::open_input(local, "file")?;
     let size = file
         .metadata()
         .map_err(|e| Error::io("read", local, e))?

@@ -12,6 +12,9 @@ pub const FOOTER_LEN: u64 = 40;
 pub const MANIFEST_FRAME_CAP: u64 = 16 << 20;
 /// Cap on the number of files and of frames a manifest may list.
 pub const MAX_ENTRIES: usize = 200_000;
+/// The largest file a bundle can hold: all [`MAX_ENTRIES`] frames full. A manifest declaring more
+/// is refused before any arithmetic on the size.
+pub const MAX_FILE_SIZE: u64 = MAX_ENTRIES as u64 * FRAME_SIZE;
 /// Cap on the number of signature files.
 pub const MAX_SIGNATURES: usize = 64;
 /// Cap on one signature file's size.

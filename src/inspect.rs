@@ -3,8 +3,8 @@ use crate::hashing::hex;
 use crate::manifest::Kind;
 use crate::reader::OpenedBundle;
 use crate::signature::{Role, TrustedComment};
-use crate::timefmt::format_rfc3339;
-use crate::trust::Trust;
+use crate::timefmt::Timestamp;
+use crate::trust::{Trust, authenticate};
 use std::fmt::Write as _;
 
 /// One signer as the manifest frame shows it.
@@ -52,10 +52,15 @@ pub struct FileInfo {
     pub sha256: String,
 }
 
-/// What the policy says about this bundle (judged without checking the policy's signatures;
-/// `verify` does that against the trust file).
+/// The policy the bundle carries. Its rules are judged only when `--trust` is given and the
+/// bundle's and the policy's signatures meet the trust file's thresholds, exactly as `verify`
+/// checks them; otherwise the policy is shown as carried, marked not verified.
 #[derive(Debug, serde::Serialize)]
 pub struct PolicyView {
+    /// Whether the policy's signatures were checked and met the trust file's policy threshold.
+    pub verified: bool,
+    /// Why it was not verified (and its rules not judged), when it was not.
+    pub not_verified: Option<String>,
     /// Policy id.
     pub id: String,
     /// Policy version.
@@ -68,7 +73,7 @@ pub struct PolicyView {
     pub signature_keys: Vec<String>,
     /// The models the policy approves and where.
     pub approved_models: Vec<crate::policy::ApprovedModel>,
-    /// The rules that hold for this bundle now, or the first that fails.
+    /// The rules that hold for this bundle now (verified policies only).
     pub decisions: Vec<crate::policy::Decision>,
     /// The first rule that fails, if any.
     pub violation: Option<String>,
@@ -121,25 +126,60 @@ pub struct Sheet {
     pub files: Option<Vec<FileInfo>>,
 }
 
-fn policy_view(bundle: &OpenedBundle, now: u64) -> Option<PolicyView> {
+fn policy_view(bundle: &OpenedBundle, trust: Option<&Trust>, now: Timestamp) -> Option<PolicyView> {
     let carried = bundle.governed.policy.as_ref()?;
     let p = &carried.policy;
-    let facts = crate::enforce::facts(&bundle.manifest, &bundle.governed);
-    let (decisions, violation) = match crate::policy::evaluate(p, &facts, now) {
-        Ok(d) => (d, None),
-        Err(v) => (Vec::new(), Some(format!("rule {}: {}", v.rule, v.detail))),
+    let (verified, not_verified, decisions, violation) = match trust {
+        None => (
+            false,
+            Some(
+                "no --trust given: its signatures are not checked and its rules not judged"
+                    .to_string(),
+            ),
+            Vec::new(),
+            None,
+        ),
+        Some(trust) => match authenticate(bundle, trust) {
+            Err(e) => (
+                false,
+                Some(format!(
+                    "the bundle's own signatures do not meet the trust file: {e}"
+                )),
+                Vec::new(),
+                None,
+            ),
+            Ok(auth) => match crate::enforce::enforce(&auth, trust, now) {
+                Ok(outcome) if outcome.enforced => (true, None, outcome.decisions, None),
+                Ok(_) => (
+                    false,
+                    Some(
+                        "the trust file pins no policy keys, so the policy is not enforced"
+                            .to_string(),
+                    ),
+                    Vec::new(),
+                    None,
+                ),
+                Err(e) if e.check() == Some(crate::error::Check::Policy) => {
+                    (true, None, Vec::new(), Some(e.to_string()))
+                }
+                Err(e) => (false, Some(e.to_string()), Vec::new(), None),
+            },
+        },
     };
     Some(PolicyView {
+        verified,
+        not_verified,
         id: p.id.clone(),
         version: p.version,
-        expires: format_rfc3339(p.expires),
+        expires: p.expires.to_string(),
         sha256: hex(&crate::hashing::sha256(&carried.bytes)),
         signature_keys: carried
             .signatures
             .iter()
-            .filter_map(|(_, b)| std::str::from_utf8(b).ok())
-            .filter_map(|t| minisign::SignatureBox::from_string(t).ok())
-            .map(|s| crate::keys::key_id(s.keynum()))
+            .map(|(_, b)| match crate::signature::MinisignFile::parse(b) {
+                Ok(s) => s.key_id,
+                Err(e) => format!("(malformed: {e})"),
+            })
             .collect(),
         approved_models: p.models.clone(),
         decisions,
@@ -159,12 +199,18 @@ fn policy_view(bundle: &OpenedBundle, now: u64) -> Option<PolicyView> {
     })
 }
 
-/// Builds the sheet. `trust`, when given, marks which signers it knows; `now` judges the policy.
-pub fn sheet(bundle: &OpenedBundle, trust: Option<&Trust>, with_files: bool, now: u64) -> Sheet {
+/// Builds the sheet. `trust`, when given, marks which signers it knows and, if the signatures
+/// meet it, judges the policy at `now`.
+pub fn sheet(
+    bundle: &OpenedBundle,
+    trust: Option<&Trust>,
+    with_files: bool,
+    now: Timestamp,
+) -> Sheet {
     let m = &bundle.manifest;
     Sheet {
-        not_before: m.bundle.not_before.map(format_rfc3339),
-        policy: policy_view(bundle, now),
+        not_before: m.bundle.not_before.map(|t| t.to_string()),
+        policy: policy_view(bundle, trust, now),
         safeguards: bundle
             .governed
             .safeguards
@@ -182,8 +228,8 @@ pub fn sheet(bundle: &OpenedBundle, trust: Option<&Trust>, with_files: bool, now
         version: m.bundle.version.clone(),
         sequence: m.bundle.sequence,
         target: m.bundle.target.clone(),
-        created: format_rfc3339(m.bundle.created),
-        expires: format_rfc3339(m.bundle.expires),
+        created: m.bundle.created.to_string(),
+        expires: m.bundle.expires.to_string(),
         manifest_sha256: hex(&bundle.manifest_sha256),
         signers: bundle
             .signatures
@@ -193,7 +239,7 @@ pub fn sheet(bundle: &OpenedBundle, trust: Option<&Trust>, with_files: bool, now
                 key_id: s.key_id.clone(),
                 role: s.comment.role,
                 trusted_comment: TrustedComment::render(&s.comment),
-                signed: format_rfc3339(s.comment.signed),
+                signed: s.comment.signed.to_string(),
                 trusted_for: trust.map(|t| t.roles_of(&s.key_id)),
             })
             .collect(),
@@ -299,7 +345,7 @@ pub fn render(s: &Sheet) -> String {
         Some(p) => {
             let _ = writeln!(
                 out,
-                "policy:   {} v{} (expires {}), sha256:{}, signed by {}",
+                "policy:   {} v{} (expires {}), sha256:{}, signed by {}{}",
                 p.id,
                 p.version,
                 p.expires,
@@ -308,7 +354,8 @@ pub fn render(s: &Sheet) -> String {
                     "nobody".to_string()
                 } else {
                     p.signature_keys.join(", ")
-                }
+                },
+                if p.verified { "" } else { " (not verified)" }
             );
             for m in &p.approved_models {
                 let _ = writeln!(
@@ -325,13 +372,12 @@ pub fn render(s: &Sheet) -> String {
             if let Some(v) = &p.violation {
                 let _ = writeln!(out, "  FAIL {v}");
             }
+            if let Some(why) = &p.not_verified {
+                let _ = writeln!(out, "  not verified: {why}");
+            }
             for a in &p.gate_exemptions {
                 let _ = writeln!(out, "  content gate exemption: {} ({})", a.path, a.reason);
             }
-            let _ = writeln!(
-                out,
-                "  (policy signatures are checked by `airlock verify` against trust.toml)"
-            );
         }
     }
     if let Some(files) = &s.files {

@@ -18,6 +18,15 @@ pub fn public_key_id(pk: &PublicKey) -> String {
     key_id(pk.keynum())
 }
 
+/// The raw 32-byte Ed25519 key of a minisign public key: what makes two keys the same key,
+/// whatever key id either is listed or signed under.
+pub fn public_key_bytes(pk: &PublicKey) -> [u8; 32] {
+    // minisign's encoding: "Ed" (2) || keynum (8) || key (32).
+    pk.to_bytes()[10..42]
+        .try_into()
+        .expect("a minisign public key is 42 bytes")
+}
+
 /// A loaded signing key with its public half.
 pub struct SigningKey {
     /// Secret key, decrypted.
@@ -109,7 +118,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32, force: bool) -> Result<()> {
 
 /// Reads a password file: its first line, without the line ending.
 pub fn read_password_file(path: &Path) -> Result<String> {
-    let text = fs::read_to_string(path).ctx("read password file", path)?;
+    let text = crate::fsutil::read_input_text(path, "password file", 64 << 10)?;
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
         return Err(Error::config(
@@ -124,13 +133,10 @@ pub fn read_password_file(path: &Path) -> Result<String> {
 /// Loads a minisign secret key, decrypting it with the password file, or by prompting when
 /// standard input is a terminal.
 pub fn load_signing_key(path: &Path, password_file: Option<&Path>) -> Result<SigningKey> {
-    let text = fs::read_to_string(path).map_err(|e| {
-        Error::config(
-            path,
-            format!("cannot read the secret key: {e}"),
-            "check the --key path and its permissions",
-        )
-    })?;
+    let text = crate::fsutil::read_input_text(path, "secret key", 64 << 10)?;
+    // A password file named on the command line is always read, so a wrong path is reported
+    // even when the key turns out not to need it.
+    let password = password_file.map(read_password_file).transpose()?;
     let key_box = SecretKeyBox::from_string(&text).map_err(|e| {
         Error::config(
             path,
@@ -147,8 +153,8 @@ pub fn load_signing_key(path: &Path, password_file: Option<&Path>) -> Result<Sig
         key_box.into_unencrypted_secret_key()
     } else if let Some(key) = stock_unencrypted_key(&text) {
         Ok(key)
-    } else if let Some(pw_path) = password_file {
-        key_box.into_secret_key(Some(read_password_file(pw_path)?))
+    } else if let Some(password) = password {
+        key_box.into_secret_key(Some(password))
     } else if std::io::stdin().is_terminal() {
         key_box.into_secret_key(None)
     } else {
@@ -180,24 +186,10 @@ pub fn load_signing_key(path: &Path, password_file: Option<&Path>) -> Result<Sig
 /// the minisign crate rejects as corrupted. Such a key is accepted only if its key pair proves
 /// itself: a test signature must verify under the public key it carries.
 fn stock_unencrypted_key(text: &str) -> Option<SecretKey> {
-    let mut raw = Vec::with_capacity(158);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.lines().nth(1)?.trim().trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            raw.push((acc >> bits) as u8);
-        }
-    }
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(text.lines().nth(1)?.trim())
+        .ok()?;
     // sig_alg 2, kdf_alg 2 (0 = none), chk_alg 2, salt 32, limits 16, keynum 8, sk 64, chk 32.
     if raw.len() != 158 || raw[2..4] != [0, 0] || raw[126..].iter().any(|&b| b != 0) {
         return None;

@@ -21,6 +21,7 @@ pub mod digest;
 pub mod enforce;
 pub mod error;
 pub mod format;
+pub mod fsutil;
 pub mod gate;
 pub mod hashing;
 pub mod inspect;

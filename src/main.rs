@@ -130,13 +130,13 @@ fn threads(n: Option<usize>) -> anyhow::Result<usize> {
     }
 }
 
-fn now(arg: &Option<String>) -> anyhow::Result<u64> {
+fn now(arg: &Option<String>) -> anyhow::Result<timefmt::Timestamp> {
     match arg {
-        None => Ok(timefmt::now_unix()),
-        Some(text) => timefmt::parse_rfc3339(text).ok_or_else(|| {
+        None => Ok(timefmt::Timestamp::now()),
+        Some(text) => timefmt::Timestamp::parse(text).ok_or_else(|| {
             Error::config(
                 "--now",
-                format!("`{text}` is not an RFC 3339 UTC time"),
+                format!("`{text}` is not an RFC 3339 UTC time from 1970 to 9999-12-31T23:59:59Z"),
                 "use the form 2027-01-31T00:00:00Z",
             )
             .into()
@@ -147,18 +147,23 @@ fn now(arg: &Option<String>) -> anyhow::Result<u64> {
 fn source_date_epoch() -> anyhow::Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Err(_) => Ok(None),
-        Ok(v) => v.trim().parse().map(Some).map_err(|_| {
-            Error::config(
-                "SOURCE_DATE_EPOCH",
-                format!("`{v}` is not a whole number of seconds"),
-                "set it to a unix time, e.g. $(git log -1 --format=%ct)",
-            )
-            .into()
-        }),
+        Ok(v) => {
+            let hint = "set it to a unix time, e.g. $(git log -1 --format=%ct)";
+            let secs: u64 = v.trim().parse().map_err(|_| {
+                Error::config(
+                    "SOURCE_DATE_EPOCH",
+                    format!("`{v}` is not a whole number of seconds"),
+                    hint,
+                )
+            })?;
+            timefmt::check_mtime("SOURCE_DATE_EPOCH", secs)
+                .map(Some)
+                .map_err(|e| Error::config("SOURCE_DATE_EPOCH", e, hint).into())
+        }
     }
 }
 
-fn load_checks(args: &CheckArgs) -> anyhow::Result<(trust::Trust, u64, usize)> {
+fn load_checks(args: &CheckArgs) -> anyhow::Result<(trust::Trust, timefmt::Timestamp, usize)> {
     Ok((
         trust::Trust::load(&args.trust)?,
         now(&args.now)?,
@@ -174,7 +179,7 @@ fn decide<O, R>(
     command: &str,
     bundle: &std::path::Path,
     args: &CheckArgs,
-    now: u64,
+    now: timefmt::Timestamp,
     open: impl FnOnce() -> Result<O, Error>,
     manifest_of: impl Fn(&O) -> &reader::OpenedBundle,
     decide: impl FnOnce(&O) -> Result<R, Error>,
@@ -258,7 +263,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 threads: threads(a.threads)?,
                 level: a.level,
                 source_date_epoch: source_date_epoch()?,
-                now: timefmt::now_unix(),
+                now: timefmt::Timestamp::now(),
             };
             if a.max_volume_size.is_some() || a.base.is_some() {
                 return pack_logistics(&spec, opts, a.max_volume_size, a.base, a.json, a.quiet);
@@ -369,7 +374,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 &a.bundle,
                 &key,
                 role,
-                timefmt::now_unix(),
+                timefmt::Timestamp::now(),
                 a.output.as_deref(),
             )?;
             if a.json {
@@ -395,7 +400,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::SignPolicy(a) => {
             let key = keys::load_signing_key(&a.key.key, a.key.password_file.as_deref())?;
-            let out = sign::sign_policy(&a.policy, &key, timefmt::now_unix(), a.output.as_deref())?;
+            let out = sign::sign_policy(
+                &a.policy,
+                &key,
+                timefmt::Timestamp::now(),
+                a.output.as_deref(),
+            )?;
             note!(
                 "{}: signed by policy key {} -> {}",
                 a.policy.display(),
@@ -524,7 +534,7 @@ fn verify_logistics(
     a: &cli::VerifyArgs,
     trust: &trust::Trust,
     opts: &verify::VerifyOptions,
-    now: u64,
+    now: timefmt::Timestamp,
 ) -> anyhow::Result<bool> {
     use airlock::volume::Container;
     // An unreadable path is left to the plain-bundle path, which reports it (and logs it).
@@ -578,7 +588,7 @@ fn unpack_logistics(
     a: &cli::UnpackArgs,
     trust: &trust::Trust,
     opts: &unpack::UnpackOptions,
-    now: u64,
+    now: timefmt::Timestamp,
 ) -> anyhow::Result<bool> {
     use airlock::volume::Container;
     let kind = match airlock::volume::sniff(&a.bundle) {
@@ -593,6 +603,9 @@ fn unpack_logistics(
             airlock::delta::unpack_delta(&a.bundle, base, trust, &a.dest, opts)
         }
         (Container::Delta, None) => {
+            // A file that only looks like a delta (a damaged bundle with a delta tag at its end)
+            // is refused as damaged before the missing --base is mentioned.
+            airlock::delta::open_delta(&a.bundle)?;
             return Err(Error::config(
                 &a.bundle,
                 "is a delta bundle: it needs the bundle it was made against",

@@ -4,7 +4,7 @@
 use crate::bundle_path::{BundlePath, check_label};
 use crate::format::{self, FrameSpan, Mode};
 use crate::hashing::{Digest, hex, parse_hex_digest, sha256};
-use crate::timefmt::{format_rfc3339, parse_rfc3339};
+use crate::timefmt::{Timestamp, check_mtime};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -60,16 +60,16 @@ pub struct BundleInfo {
     pub sequence: u64,
     /// Receiving site.
     pub target: String,
-    /// Creation time, unix seconds.
-    pub created: u64,
-    /// Expiry, unix seconds.
-    pub expires: u64,
-    /// mtime of every tar entry.
+    /// Creation time.
+    pub created: Timestamp,
+    /// Expiry.
+    pub expires: Timestamp,
+    /// mtime of every tar entry, at most `timefmt::MAX_MTIME`.
     pub mtime: u64,
     /// When advance notice was given (sensitive targets).
-    pub notice_given: Option<u64>,
+    pub notice_given: Option<Timestamp>,
     /// Earliest activation time.
-    pub not_before: Option<u64>,
+    pub not_before: Option<Timestamp>,
 }
 
 /// `[policy]`: the policy the bundle carries, as the manifest pins it.
@@ -80,7 +80,7 @@ pub struct PolicyRef {
     /// Policy version.
     pub version: u64,
     /// Policy expiry.
-    pub expires: u64,
+    pub expires: Timestamp,
     /// Bundle path of `policy.toml`.
     pub path: BundlePath,
     /// sha256 of `policy.toml`.
@@ -166,19 +166,13 @@ impl Manifest {
         let _ = write!(
             s,
             "format = \"{FORMAT}\"\n\n[bundle]\nname = \"{}\"\nversion = \"{}\"\nsequence = {}\ntarget = \"{}\"\ncreated = \"{}\"\nexpires = \"{}\"\nmtime = {}\n",
-            b.name,
-            b.version,
-            b.sequence,
-            b.target,
-            format_rfc3339(b.created),
-            format_rfc3339(b.expires),
-            b.mtime
+            b.name, b.version, b.sequence, b.target, b.created, b.expires, b.mtime
         );
         if let Some(t) = b.notice_given {
-            let _ = writeln!(s, "notice_given = \"{}\"", format_rfc3339(t));
+            let _ = writeln!(s, "notice_given = \"{t}\"");
         }
         if let Some(t) = b.not_before {
-            let _ = writeln!(s, "not_before = \"{}\"", format_rfc3339(t));
+            let _ = writeln!(s, "not_before = \"{t}\"");
         }
         let l = &self.layout;
         let _ = write!(
@@ -196,7 +190,7 @@ impl Manifest {
                 "\n[policy]\nid = \"{}\"\nversion = {}\nexpires = \"{}\"\npath = \"{}\"\nsha256 = \"{}\"\n",
                 p.id,
                 p.version,
-                format_rfc3339(p.expires),
+                p.expires,
                 p.path,
                 hex(&p.sha256)
             );
@@ -420,10 +414,10 @@ pub fn plan_frames_for(files: &[FileEntry]) -> Vec<FrameSpan> {
 }
 
 /// Paths sorted, unique, not case-colliding, no file that is also another file's directory,
-/// nothing under `airlock/`.
+/// nothing under `airlock/`. Case folding applies to every directory prefix as well as to whole
+/// paths: `m/A/f` beside `m/a`, or `model/Tiny2/...` beside `model/tiny2/...`, would collide on a
+/// case-insensitive file system just as `m/A` beside `m/a` would.
 pub fn check_file_set(files: &[FileEntry]) -> Result<(), String> {
-    let mut folded = BTreeMap::new();
-    let mut dirs = BTreeSet::new();
     for pair in files.windows(2) {
         if pair[0].path >= pair[1].path {
             return Err(if pair[0].path == pair[1].path {
@@ -436,6 +430,9 @@ pub fn check_file_set(files: &[FileEntry]) -> Result<(), String> {
             });
         }
     }
+    // Every node of the tree (each file and each directory above one), by its case-folded path:
+    // the original spelling and whether it is a directory.
+    let mut nodes: BTreeMap<String, (&str, bool)> = BTreeMap::new();
     for f in files {
         if f.path.as_str() == "airlock" || f.path.is_below("airlock") {
             return Err(format!(
@@ -443,17 +440,20 @@ pub fn check_file_set(files: &[FileEntry]) -> Result<(), String> {
                 f.path
             ));
         }
-        if let Some(other) = folded.insert(f.path.as_str().to_ascii_lowercase(), f.path.clone()) {
-            return Err(format!(
-                "paths `{other}` and `{}` differ only in case and would collide on a case-insensitive file system",
-                f.path
-            ));
-        }
-        dirs.extend(f.path.ancestors().map(str::to_string));
-    }
-    for f in files {
-        if dirs.contains(f.path.as_str()) {
-            return Err(format!("`{}` is both a file and a directory", f.path));
+        let dirs = f.path.ancestors().map(|d| (d, true));
+        for (node, is_dir) in dirs.chain(std::iter::once((f.path.as_str(), false))) {
+            match nodes.insert(node.to_ascii_lowercase(), (node, is_dir)) {
+                None => {}
+                Some((other, other_dir)) if other == node && !(is_dir && other_dir) => {
+                    return Err(format!("`{node}` is both a file and a directory"));
+                }
+                Some((other, _)) if other == node => {}
+                Some((other, _)) => {
+                    return Err(format!(
+                        "paths `{other}` and `{node}` differ only in case and would collide on a case-insensitive file system"
+                    ));
+                }
+            }
         }
     }
     Ok(())
@@ -585,9 +585,9 @@ impl RawManifest {
             check_label(value).map_err(|e| format!("bundle {what}: {e}"))?;
         }
         let time = |what: &str, text: &str| {
-            parse_rfc3339(text).ok_or_else(|| {
+            Timestamp::parse(text).ok_or_else(|| {
                 format!(
-                    "bundle {what} `{text}` is not an RFC 3339 UTC time like 2026-01-31T00:00:00Z"
+                    "bundle {what} `{text}` is not an RFC 3339 UTC time from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z, like 2026-01-31T00:00:00Z"
                 )
             })
         };
@@ -598,7 +598,7 @@ impl RawManifest {
             version: self.bundle.version,
             sequence: self.bundle.sequence,
             target: self.bundle.target,
-            mtime: self.bundle.mtime,
+            mtime: check_mtime("bundle mtime", self.bundle.mtime)?,
             notice_given: self
                 .bundle
                 .notice_given
@@ -671,6 +671,14 @@ impl RawManifest {
             .file
             .into_iter()
             .map(|f| {
+                if f.size > format::MAX_FILE_SIZE {
+                    return Err(format!(
+                        "file `{}` declares size {}; at most {} bytes fit in a bundle's frames",
+                        f.path.escape_debug(),
+                        f.size,
+                        format::MAX_FILE_SIZE
+                    ));
+                }
                 Ok(FileEntry {
                     path: BundlePath::parse(&f.path)
                         .map_err(|e| format!("file path `{}`: {e}", f.path.escape_debug()))?,
@@ -736,8 +744,8 @@ pub(crate) mod tests {
                 version: "1".into(),
                 sequence: 1,
                 target: "site".into(),
-                created: 0,
-                expires: 100,
+                created: Timestamp::EPOCH,
+                expires: Timestamp::from_unix(100).unwrap(),
                 mtime: 0,
                 notice_given: None,
                 not_before: None,
@@ -809,6 +817,12 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .contains("both a file and a directory")
         );
+        for pair in [["a/x/A/f", "a/x/a"], ["model/Tiny2/c", "model/tiny2/c"]] {
+            let mut files: Vec<FileEntry> = pair.iter().map(|p| file(p, b"")).collect();
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            let err = check_file_set(&files).unwrap_err();
+            assert!(err.contains("case"), "{pair:?}: {err}");
+        }
         let unsorted = vec![file("b", b""), file("a", b"")];
         assert!(check_file_set(&unsorted).unwrap_err().contains("sorted"));
         let reserved = vec![file("airlock/manifest.toml", b"")];

@@ -4,7 +4,7 @@
 //! output appears atomically (temporary file in the same directory, then rename).
 use crate::bundle_path::BundlePath;
 use crate::digest::collect;
-use crate::enforce::{facts, gate_file, is_governed, load_governed};
+use crate::enforce::{gate_file, is_governed, load_governed, release_facts};
 use crate::error::{Check, Error, IoContext, Result};
 use crate::format::{self, Footer, FrameSpan};
 use crate::hashing::{Digest, hex, sha256};
@@ -21,6 +21,7 @@ use crate::policy::{self, BundleFacts};
 use crate::progress::Progress;
 use crate::signature::{Role, sign_manifest};
 use crate::spec::Spec;
+use crate::timefmt::{Timestamp, check_mtime};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -34,10 +35,10 @@ pub struct PackOptions {
     pub threads: usize,
     /// zstd level.
     pub level: i32,
-    /// SOURCE_DATE_EPOCH, if set: entry mtimes and `created`.
+    /// SOURCE_DATE_EPOCH, if set: entry mtimes and `created`; at most `timefmt::MAX_MTIME`.
     pub source_date_epoch: Option<u64>,
     /// The current time: signing time, and `created` when nothing fixes it.
-    pub now: u64,
+    pub now: Timestamp,
 }
 
 /// What `pack` produced.
@@ -124,19 +125,36 @@ pub fn plan_files(spec: &Spec) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
 /// Packs `spec` into a bundle.
 pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
     let b = &spec.bundle;
-    let (created, created_from) = match (opts.source_date_epoch, b.created) {
-        (Some(t), _) => (t, "SOURCE_DATE_EPOCH"),
+    let source_date_epoch = opts
+        .source_date_epoch
+        .map(|t| check_mtime("SOURCE_DATE_EPOCH", t).map_err(|e| sde_error(&spec.path, e)))
+        .transpose()?;
+    let (created, created_from) = match (source_date_epoch, b.created) {
+        (Some(t), _) => (
+            Timestamp::from_unix(t).expect("bounded by MAX_MTIME, below MAX_UNIX"),
+            "SOURCE_DATE_EPOCH",
+        ),
         (None, Some(t)) => (t, "spec"),
         (None, None) => (opts.now, "clock"),
     };
-    let expires = b.expires.unwrap_or(created + b.valid_days * 86_400);
+    let expires = match b.expires {
+        Some(t) => t,
+        None => created.checked_add_days(b.valid_days).ok_or_else(|| {
+            Error::config(
+                &spec.path,
+                format!(
+                    "[bundle] valid_days = {} from created {created} (from {created_from}) ends after 9999-12-31T23:59:59Z",
+                    b.valid_days
+                ),
+                "set a smaller valid_days, or expires = \"YYYY-MM-DDTHH:MM:SSZ\"",
+            )
+        })?,
+    };
     if expires <= opts.now {
         return Err(Error::config(
             &spec.path,
             format!(
-                "the bundle would have expired already: created {} (from {created_from}), expires {}",
-                crate::timefmt::format_rfc3339(created),
-                crate::timefmt::format_rfc3339(expires)
+                "the bundle would have expired already: created {created} (from {created_from}), expires {expires}"
             ),
             "set [bundle] expires = \"YYYY-MM-DDTHH:MM:SSZ\" (or a larger valid_days, or a recent SOURCE_DATE_EPOCH)",
         ));
@@ -155,7 +173,7 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
             "use a zstd level from 1 to 22",
         ));
     }
-    let mtime = opts.source_date_epoch.unwrap_or(0);
+    let mtime = source_date_epoch.unwrap_or(0);
     let (mut files, artifact_roots) = plan_files(spec)?;
     let spans = format::plan_frames(files.iter().map(|f| f.entry.size));
     let copies = read_governed(&files)?;
@@ -263,7 +281,7 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
         }
     }
     if let Some(p) = &governed.policy {
-        policy::evaluate(&p.policy, &facts(&manifest, &governed), opts.now)
+        policy::evaluate(&p.policy, &release_facts(&manifest, &governed), opts.now)
             .map_err(|v| policy_refusal(&spec.path, v))?;
     }
     let manifest_text = manifest.to_canonical();
@@ -300,6 +318,14 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
     })
 }
 
+fn sde_error(spec: &Path, detail: String) -> Error {
+    Error::config(
+        spec,
+        detail,
+        "set SOURCE_DATE_EPOCH to the release's commit time, e.g. $(git log -1 --format=%ct)",
+    )
+}
+
 fn policy_refusal(spec: &Path, v: policy::Violation) -> Error {
     Error::rejected(
         spec,
@@ -321,7 +347,7 @@ fn read_governed(files: &[PackFile]) -> Result<Vec<(BundlePath, Vec<u8>)>> {
         }
         copies.push((
             f.entry.path.clone(),
-            std::fs::read(&f.source).ctx("read", &f.source)?,
+            crate::fsutil::read_input(&f.source, "policy or safeguard file", MAX_COPY_BYTES)?,
         ));
     }
     Ok(copies)

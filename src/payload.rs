@@ -70,7 +70,7 @@ impl<'a> PayloadStream<'a> {
             }
             StreamState::Header { .. } => {
                 let f = &self.files[self.index];
-                let file = File::open(&f.source).ctx("open", &f.source)?;
+                let file = crate::fsutil::open_input(&f.source, "artifact file")?;
                 let len = file.metadata().ctx("read", &f.source)?.len();
                 if len != f.entry.size {
                     return Err(changed(&f.source));

@@ -5,9 +5,13 @@
 use crate::bundle_path::check_label;
 use crate::hashing::{Digest, hex, parse_hex_digest};
 use crate::safeguards::{Safeguard, Strength};
-use crate::timefmt::{format_rfc3339, parse_rfc3339};
+use crate::timefmt::Timestamp;
 use serde::Deserialize;
 use std::collections::BTreeSet;
+
+/// The longest notice period a policy may demand, in days (100 years): a bound on a value the
+/// receiving side adds to a date.
+pub const MAX_NOTICE_DAYS: u64 = 36_525;
 
 /// File name of the policy inside a policy artifact.
 pub const POLICY_FILE: &str = "policy.toml";
@@ -189,9 +193,9 @@ pub struct Policy {
     /// Monotonic version.
     pub version: u64,
     /// Issue time.
-    pub issued: u64,
+    pub issued: Timestamp,
     /// Expiry.
-    pub expires: u64,
+    pub expires: Timestamp,
     /// Approved models.
     pub models: Vec<ApprovedModel>,
     /// Safeguard requirements.
@@ -343,8 +347,9 @@ impl Policy {
         let raw: RawPolicy = toml::from_str(text).map_err(|e| format!("invalid policy: {e}"))?;
         check_label(&raw.policy.id).map_err(|e| format!("policy id: {e}"))?;
         let time = |what: &str, t: &str| {
-            parse_rfc3339(t)
-                .ok_or_else(|| format!("policy {what} `{t}` is not an RFC 3339 UTC time"))
+            Timestamp::parse(t).ok_or_else(|| {
+                format!("policy {what} `{t}` is not an RFC 3339 UTC time from 1970 to 9999-12-31T23:59:59Z")
+            })
         };
         let models = raw
             .model
@@ -372,11 +377,19 @@ impl Policy {
             sensitive_targets: raw
                 .sensitive_target
                 .into_iter()
-                .map(|s| SensitiveTarget {
-                    name: s.name,
-                    notice_days: s.notice_days,
+                .map(|s| {
+                    if s.notice_days > MAX_NOTICE_DAYS {
+                        return Err(format!(
+                            "sensitive_target `{}`: notice_days = {} is more than {MAX_NOTICE_DAYS} (100 years)",
+                            s.name, s.notice_days
+                        ));
+                    }
+                    Ok(SensitiveTarget {
+                        name: s.name,
+                        notice_days: s.notice_days,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, String>>()?,
             allowed_files: raw
                 .allowed_file
                 .into_iter()
@@ -407,9 +420,9 @@ pub struct BundleFacts<'a> {
     /// Safeguard configs: (bundle path, parsed config).
     pub safeguards: Vec<(String, Safeguard)>,
     /// When notice was given, if the bundle says.
-    pub notice_given: Option<u64>,
+    pub notice_given: Option<Timestamp>,
     /// Earliest activation, if the bundle says.
-    pub not_before: Option<u64>,
+    pub not_before: Option<Timestamp>,
 }
 
 /// A rule that held.
@@ -436,7 +449,7 @@ pub struct Violation {
 pub fn evaluate(
     policy: &Policy,
     facts: &BundleFacts<'_>,
-    now: u64,
+    now: Timestamp,
 ) -> Result<Vec<Decision>, Violation> {
     let fail = |rule: &'static str, detail: String| Err(Violation { rule, detail });
     let mut out = Vec::new();
@@ -444,12 +457,12 @@ pub fn evaluate(
     if now >= policy.expires {
         return fail(
             "policy-expiry",
-            format!("{pid} expired at {}", format_rfc3339(policy.expires)),
+            format!("{pid} expired at {}", policy.expires),
         );
     }
     out.push(Decision {
         rule: "policy-expiry",
-        detail: format!("{pid} valid until {}", format_rfc3339(policy.expires)),
+        detail: format!("{pid} valid until {}", policy.expires),
     });
     for (name, digest) in &facts.models {
         let approved: Vec<&ApprovedModel> =
@@ -536,42 +549,40 @@ pub fn evaluate(
                 ),
             );
         };
-        let earliest = given + s.notice_days * 86_400;
+        // notice_days is bounded at parse time; the checked sum is the second line of defence,
+        // so no value, however large, can wrap around to an early date.
+        let Some(earliest) = given.checked_add_days(s.notice_days) else {
+            return fail(
+                "notice-period",
+                format!(
+                    "target `{}` needs {} days' notice (notice_days): from notice given {given} that ends after 9999-12-31, so no not_before can meet it",
+                    s.name, s.notice_days
+                ),
+            );
+        };
         if not_before < earliest {
             return fail(
                 "notice-period",
                 format!(
                     "target `{}` needs {} days' notice: notice given {} allows activation from {}, but not_before is {}",
-                    s.name,
-                    s.notice_days,
-                    format_rfc3339(given),
-                    format_rfc3339(earliest),
-                    format_rfc3339(not_before)
+                    s.name, s.notice_days, given, earliest, not_before
                 ),
             );
         }
         out.push(Decision {
             rule: "notice-period",
-            detail: format!(
-                "notice given {}, not before {}",
-                format_rfc3339(given),
-                format_rfc3339(not_before)
-            ),
+            detail: format!("notice given {given}, not before {not_before}"),
         });
     }
     Ok(out)
 }
 
 /// Checks `not_before` on the receiving side.
-pub fn check_not_before(not_before: Option<u64>, now: u64) -> Result<(), Violation> {
+pub fn check_not_before(not_before: Option<Timestamp>, now: Timestamp) -> Result<(), Violation> {
     match not_before {
         Some(t) if now < t => Err(Violation {
             rule: "not-before",
-            detail: format!(
-                "the bundle may not be activated before {} (now {})",
-                format_rfc3339(t),
-                format_rfc3339(now)
-            ),
+            detail: format!("the bundle may not be activated before {t} (now {now})"),
         }),
         _ => Ok(()),
     }
@@ -611,7 +622,15 @@ mod tests {
         }
     }
 
-    const NOW: u64 = 1_780_000_000;
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_unix(secs).unwrap()
+    }
+
+    const NOW_SECS: u64 = 1_780_000_000;
+    const NOW: Timestamp = match Timestamp::from_unix(NOW_SECS) {
+        Some(t) => t,
+        None => panic!("in range"),
+    };
 
     #[test]
     fn allowed_bundle_passes() {
@@ -636,7 +655,7 @@ mod tests {
         f.models[0].1 = [0x22; 32];
         assert_eq!(evaluate(&p, &f, NOW).unwrap_err().rule, "model-approval");
         assert_eq!(
-            evaluate(&p, &facts("a", "high"), 1_900_000_000)
+            evaluate(&p, &facts("a", "high"), at(1_900_000_000))
                 .unwrap_err()
                 .rule,
             "policy-expiry"
@@ -644,9 +663,9 @@ mod tests {
         let mut f = facts("s", "high");
         assert_eq!(evaluate(&p, &f, NOW).unwrap_err().rule, "notice-period");
         f.notice_given = Some(NOW);
-        f.not_before = Some(NOW + 13 * 86_400);
+        f.not_before = NOW.checked_add_days(13);
         assert_eq!(evaluate(&p, &f, NOW).unwrap_err().rule, "notice-period");
-        f.not_before = Some(NOW + 14 * 86_400);
+        f.not_before = NOW.checked_add_days(14);
         assert!(evaluate(&p, &f, NOW).is_ok());
         assert_eq!(
             check_not_before(f.not_before, NOW).unwrap_err().rule,

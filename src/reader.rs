@@ -42,16 +42,8 @@ pub fn open(path: &Path) -> Result<OpenedBundle> {
             "save the bundle to a file first, then pass its path",
         ));
     }
-    let mut file = File::open(path).ctx("open", path)?;
-    let meta = file.metadata().ctx("read", path)?;
-    if !meta.is_file() {
-        return Err(Error::config(
-            path,
-            "is not a regular file",
-            "save the bundle to a regular file first, then pass its path",
-        ));
-    }
-    let len = meta.len();
+    let mut file = crate::fsutil::open_input(path, "bundle")?;
+    let len = file.metadata().ctx("read", path)?.len();
     let reject = |check: Check, detail: String| Error::rejected(path, check, detail);
     if len < FOOTER_LEN {
         return Err(reject(

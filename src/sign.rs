@@ -29,7 +29,7 @@ pub fn countersign(
     path: &Path,
     key: &SigningKey,
     role: Role,
-    now: u64,
+    now: crate::timefmt::Timestamp,
     output: Option<&Path>,
 ) -> Result<SignReport> {
     refuse_after_interrupted_sign(path)?;
@@ -185,10 +185,11 @@ fn refuse_after_interrupted_sign(bundle: &Path) -> Result<()> {
 pub fn sign_policy(
     policy_path: &Path,
     key: &SigningKey,
-    now: u64,
+    now: crate::timefmt::Timestamp,
     output: Option<&Path>,
 ) -> Result<PathBuf> {
-    let bytes = std::fs::read(policy_path).ctx("read", policy_path)?;
+    let bytes =
+        crate::fsutil::read_input(policy_path, "policy", crate::manifest_frame::MAX_COPY_BYTES)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Error::config(
             policy_path,
@@ -203,7 +204,7 @@ pub fn sign_policy(
         policy.id,
         policy.version,
         crate::hashing::hex(&crate::hashing::sha256(&bytes)),
-        crate::timefmt::format_rfc3339(now)
+        now
     );
     let sig = minisign::sign(
         Some(&key.public),

@@ -1,10 +1,14 @@
-//! Signature files (`airlock/signatures/ROLE-KEYID.minisig`): minisign signatures over the exact
-//! manifest bytes whose trusted comment binds the bundle's identity, the manifest's sha256, the
-//! signer's role and the signing time (`docs/format.md` section 5).
+//! Signature files. [`MinisignFile`] is the one parser for every minisign signature airlock
+//! reads (a bundle's `airlock/signatures/ROLE-KEYID.minisig`, a policy's `*.minisig`): strict
+//! structure first, so nothing malformed reaches the minisign crate's verifier, which panics on some
+//! malformed input. On top of it, [`ParsedSignature`] binds a manifest signature's trusted comment
+//! to the bundle's identity, the manifest's sha256, the signer's role and the signing time
+//! (`docs/format.md` section 5).
 use crate::hashing::{Digest, hex, parse_hex_digest};
 use crate::keys::{SigningKey, key_id};
 use crate::manifest::BundleInfo;
-use crate::timefmt::{format_rfc3339, parse_rfc3339};
+use crate::timefmt::Timestamp;
+use base64::Engine as _;
 use minisign::{PublicKey, SignatureBox};
 use std::fmt;
 use std::io::Cursor;
@@ -66,8 +70,8 @@ pub struct TrustedComment {
     pub manifest_sha256: Digest,
     /// Signer's role.
     pub role: Role,
-    /// Signing time, unix seconds.
-    pub signed: u64,
+    /// Signing time.
+    pub signed: Timestamp,
 }
 
 fn serialize_hex<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
@@ -85,7 +89,7 @@ impl TrustedComment {
             self.target,
             hex(&self.manifest_sha256),
             self.role,
-            format_rfc3339(self.signed)
+            self.signed
         )
     }
 
@@ -114,7 +118,7 @@ impl TrustedComment {
             manifest_sha256: parse_hex_digest(&field("manifest_sha256")?)
                 .ok_or("trusted comment manifest_sha256 is not 64 hex digits")?,
             role: Role::parse(&field("role")?).ok_or("trusted comment role is unknown")?,
-            signed: parse_rfc3339(&field("signed")?)
+            signed: Timestamp::parse(&field("signed")?)
                 .ok_or("trusted comment signed time is malformed")?,
         };
         if parts.next().is_some() || comment.render() != text {
@@ -137,7 +141,7 @@ pub fn sign_manifest(
     manifest_bytes: &[u8],
     bundle: &BundleInfo,
     role: Role,
-    now: u64,
+    now: Timestamp,
 ) -> Result<(String, String), String> {
     let comment = TrustedComment {
         name: bundle.name.clone(),
@@ -159,26 +163,121 @@ pub fn sign_manifest(
     Ok((file_name(role, &key.id), sig.into_string()))
 }
 
-/// Checks that the fourth line, the global signature (over signature and trusted comment), is the
-/// base64 of exactly 64 bytes. minisign 0.10 decodes it to any length and `minisign::verify` then
-/// slices it as 64 bytes, panicking on a shorter one: a truncated line in an otherwise genuine
-/// signature file would crash airlock instead of being refused.
-fn check_global_signature(text: &str) -> Result<(), String> {
-    let line = text.lines().nth(3).unwrap_or("").trim();
-    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
-    if line.len() != 88
-        || !line.ends_with("==")
-        || !line.as_bytes()[..86].iter().all(|&b| base64(b))
-    {
-        return Err(format!(
-            "the global signature (line 4) is not 64 bytes of base64: `{}`",
-            line.escape_debug()
-        ));
-    }
-    Ok(())
+/// Largest signature file airlock reads (a minisign signature is about 300 bytes).
+pub const MAX_SIGNATURE_FILE_BYTES: usize = 4096;
+
+const UNTRUSTED_PREFIX: &str = "untrusted comment: ";
+const TRUSTED_PREFIX: &str = "trusted comment: ";
+
+/// A minisign signature file that has passed airlock's structural checks, not yet verified.
+///
+/// The accepted form is exactly what minisign writes: four lines, each ended by `\n` (no `\r`),
+/// `untrusted comment: TEXT`, the base64 (standard alphabet, padded) of 74 bytes
+/// `ED || keynum(8) || signature(64)` (prehashed; legacy `Ed` signatures are refused),
+/// `trusted comment: TEXT` (no leading or trailing white space, since that is what gets signed),
+/// and the base64 of the 64-byte global signature; at most [`MAX_SIGNATURE_FILE_BYTES`] bytes.
+#[derive(Clone)]
+pub struct MinisignFile {
+    /// The untrusted comment (not covered by the signature).
+    pub untrusted_comment: String,
+    /// The trusted comment (covered by the global signature).
+    pub trusted_comment: String,
+    /// The signer's key number as it appears in the file (NOT covered by the signature: a key id
+    /// selects a candidate key, it never decides who signed).
+    pub keynum: [u8; 8],
+    /// `keynum` as 16 upper-case hex digits.
+    pub key_id: String,
+    signature: SignatureBox,
 }
 
-/// A signature file that parsed and agrees with the manifest; not yet checked cryptographically.
+fn decode_exact(line: &str, len: usize, what: &str) -> Result<Vec<u8>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .map_err(|_| format!("{what} is not base64: `{}`", line.escape_debug()))?;
+    if bytes.len() != len {
+        return Err(format!(
+            "{what} decodes to {} bytes; a minisign file has {len}",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+impl MinisignFile {
+    /// Parses a signature file strictly; the error says which line is wrong and how.
+    pub fn parse(bytes: &[u8]) -> Result<MinisignFile, String> {
+        if bytes.len() > MAX_SIGNATURE_FILE_BYTES {
+            return Err(format!(
+                "{} bytes is too large for a signature file (at most {MAX_SIGNATURE_FILE_BYTES})",
+                bytes.len()
+            ));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        if text.contains('\r') {
+            return Err(
+                "has a carriage return: line endings must be `\\n` as minisign writes them".into(),
+            );
+        }
+        let Some(body) = text.strip_suffix('\n') else {
+            return Err("does not end with a line break".into());
+        };
+        let lines: Vec<&str> = body.split('\n').collect();
+        let [untrusted, sig_line, trusted, global_line] = lines[..] else {
+            return Err(format!(
+                "has {} lines; a minisign signature has exactly 4",
+                lines.len()
+            ));
+        };
+        let untrusted_comment = untrusted
+            .strip_prefix(UNTRUSTED_PREFIX)
+            .ok_or("line 1 does not start with `untrusted comment: `")?;
+        let sig = decode_exact(sig_line, 74, "line 2 (the signature)")?;
+        match &sig[..2] {
+            b"ED" => {}
+            b"Ed" => return Err("legacy (non-prehashed) minisign signatures are refused".into()),
+            other => {
+                return Err(format!(
+                    "line 2 names signature algorithm {other:?}; only minisign's prehashed `ED` is accepted"
+                ));
+            }
+        }
+        let trusted_comment = trusted
+            .strip_prefix(TRUSTED_PREFIX)
+            .ok_or("line 3 does not start with `trusted comment: `")?;
+        if trusted_comment.trim() != trusted_comment {
+            return Err("the trusted comment has leading or trailing white space".into());
+        }
+        decode_exact(global_line, 64, "line 4 (the global signature)")?;
+        let signature = SignatureBox::from_string(text)
+            .map_err(|e| format!("not a minisign signature: {e}"))?;
+        let keynum: [u8; 8] = sig[2..10].try_into().expect("74 bytes checked above");
+        Ok(MinisignFile {
+            untrusted_comment: untrusted_comment.to_string(),
+            trusted_comment: trusted_comment.to_string(),
+            key_id: key_id(&keynum),
+            keynum,
+            signature,
+        })
+    }
+
+    /// Checks the signature over `message` and the global signature over the trusted comment,
+    /// under `key`. The file's key id must be `key`'s (minisign's own rule); which key that is was
+    /// decided by the caller.
+    pub fn verify(&self, key: &PublicKey, message: &[u8]) -> Result<(), String> {
+        minisign::verify(
+            key,
+            &self.signature,
+            Cursor::new(message),
+            true,
+            false,
+            false,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A manifest signature file that parsed and agrees with the manifest; not yet checked
+/// cryptographically.
 #[derive(Clone)]
 pub struct ParsedSignature {
     /// File name under `airlock/signatures/`.
@@ -187,9 +286,7 @@ pub struct ParsedSignature {
     pub key_id: String,
     /// The trusted comment.
     pub comment: TrustedComment,
-    /// The raw file text.
-    pub text: String,
-    signature: SignatureBox,
+    file: MinisignFile,
 }
 
 impl ParsedSignature {
@@ -200,27 +297,13 @@ impl ParsedSignature {
         bundle: &BundleInfo,
         manifest_sha256: &Digest,
     ) -> Result<ParsedSignature, String> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| format!("{file_name}: not UTF-8 text"))?
-            .to_string();
-        let signature = SignatureBox::from_string(&text)
-            .map_err(|e| format!("{file_name}: not a minisign signature: {e}"))?;
-        check_global_signature(&text).map_err(|e| format!("{file_name}: {e}"))?;
-        if !signature.is_prehashed() {
+        let file = MinisignFile::parse(bytes).map_err(|e| format!("{file_name}: {e}"))?;
+        let comment = TrustedComment::parse(&file.trusted_comment)
+            .map_err(|e| format!("{file_name}: {e}"))?;
+        if file_name != self::file_name(comment.role, &file.key_id) {
             return Err(format!(
-                "{file_name}: legacy (non-prehashed) minisign signatures are refused"
-            ));
-        }
-        let comment_text = signature
-            .trusted_comment()
-            .map_err(|_| format!("{file_name}: the signature has no trusted comment"))?;
-        let comment =
-            TrustedComment::parse(&comment_text).map_err(|e| format!("{file_name}: {e}"))?;
-        let key_id = key_id(signature.keynum());
-        if file_name != self::file_name(comment.role, &key_id) {
-            return Err(format!(
-                "{file_name}: the file name disagrees with the signature (role {}, key {key_id})",
-                comment.role
+                "{file_name}: the file name disagrees with the signature (role {}, key {})",
+                comment.role, file.key_id
             ));
         }
         let bound = comment.name == bundle.name
@@ -235,23 +318,84 @@ impl ParsedSignature {
         }
         Ok(ParsedSignature {
             file_name: file_name.to_string(),
-            key_id,
+            key_id: file.key_id.clone(),
             comment,
-            text,
-            signature,
+            file,
         })
     }
 
     /// Checks the signature and its trusted comment against `key` over `manifest_bytes`.
     pub fn verify(&self, key: &PublicKey, manifest_bytes: &[u8]) -> Result<(), String> {
-        minisign::verify(
-            key,
-            &self.signature,
-            Cursor::new(manifest_bytes),
-            true,
-            false,
-            false,
+        self.file
+            .verify(key, manifest_bytes)
+            .map_err(|e| format!("{}: {e}", self.file_name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genuine() -> String {
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        minisign::sign(
+            Some(&pair.pk),
+            &pair.sk,
+            Cursor::new(b"message"),
+            Some("comment"),
+            Some("untrusted"),
         )
-        .map_err(|e| format!("{}: {e}", self.file_name))
+        .unwrap()
+        .into_string()
+    }
+
+    #[test]
+    fn a_genuine_minisign_file_parses() {
+        let f = MinisignFile::parse(genuine().as_bytes()).unwrap();
+        assert_eq!(f.trusted_comment, "comment");
+        assert_eq!(f.untrusted_comment, "untrusted");
+    }
+
+    #[test]
+    fn every_malformed_line_is_refused_without_reaching_minisign() {
+        let good = genuine();
+        let lines: Vec<&str> = good.lines().collect();
+        let with = |i: usize, line: &str| {
+            let mut l = lines.clone();
+            l[i] = line;
+            format!("{}\n", l.join("\n"))
+        };
+        for (case, text) in [
+            ("short global signature", with(3, "AAAA")),
+            ("empty global signature", with(3, "")),
+            (
+                "long global signature",
+                with(3, &format!("{}AAAA", lines[3])),
+            ),
+            ("short signature", with(1, "RUQ=")),
+            ("no untrusted prefix", with(0, "comment: x")),
+            ("no trusted prefix", with(2, "comment: x")),
+            ("padded trusted comment", with(2, "trusted comment: x ")),
+            ("crlf", good.replace('\n', "\r\n")),
+            ("no final newline", good.trim_end().to_string()),
+            ("five lines", format!("{good}extra\n")),
+            ("three lines", format!("{}\n", lines[..3].join("\n"))),
+        ] {
+            assert!(
+                MinisignFile::parse(text.as_bytes()).is_err(),
+                "{case} was accepted"
+            );
+        }
+        let legacy = {
+            let mut raw = base64::engine::general_purpose::STANDARD
+                .decode(lines[1])
+                .unwrap();
+            raw[1] = b'd';
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        };
+        let err = MinisignFile::parse(with(1, &legacy).as_bytes())
+            .err()
+            .unwrap();
+        assert!(err.contains("legacy"), "{err}");
     }
 }

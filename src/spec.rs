@@ -3,9 +3,8 @@
 use crate::bundle_path::check_label;
 use crate::error::{Error, Result};
 use crate::manifest::Kind;
-use crate::timefmt::parse_rfc3339;
+use crate::timefmt::Timestamp;
 use serde::Deserialize;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Default validity when the spec names neither `expires` nor `valid_days`.
@@ -33,16 +32,16 @@ pub struct BundleSpec {
     pub sequence: u64,
     /// Receiving site.
     pub target: String,
-    /// Fixed creation time, unix seconds (else SOURCE_DATE_EPOCH, else the clock).
-    pub created: Option<u64>,
-    /// Fixed expiry, unix seconds.
-    pub expires: Option<u64>,
+    /// Fixed creation time (else SOURCE_DATE_EPOCH, else the clock).
+    pub created: Option<Timestamp>,
+    /// Fixed expiry.
+    pub expires: Option<Timestamp>,
     /// Validity in days from `created` when `expires` is absent.
     pub valid_days: u64,
     /// When advance notice of this deployment was given (sensitive targets).
-    pub notice_given: Option<u64>,
+    pub notice_given: Option<Timestamp>,
     /// Earliest activation time on the receiving side.
-    pub not_before: Option<u64>,
+    pub not_before: Option<Timestamp>,
 }
 
 /// One `[[artifact]]`.
@@ -91,13 +90,7 @@ const SPEC_HINT: &str = "see `airlock pack --help` and README.md for the spec sc
 impl Spec {
     /// Reads and validates a spec file.
     pub fn load(path: &Path) -> Result<Spec> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::config(
-                path,
-                format!("cannot read the spec: {e}"),
-                "check the spec path and its permissions",
-            )
-        })?;
+        let text = crate::fsutil::read_input_text(path, "spec", crate::fsutil::CONFIG_CAP)?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Spec::parse(&text, &dir)
             .map(|(bundle, artifacts)| Spec {
@@ -121,10 +114,12 @@ impl Spec {
         ] {
             check_label(value).map_err(|e| format!("[bundle] {what}: {e}"))?;
         }
-        let time = |what: &str, text: Option<String>| -> std::result::Result<Option<u64>, String> {
+        let time = |what: &str,
+                    text: Option<String>|
+         -> std::result::Result<Option<Timestamp>, String> {
             text.map(|t| {
-                parse_rfc3339(&t).ok_or_else(|| {
-                    format!("[bundle] {what} = \"{t}\" is not an RFC 3339 UTC time like 2027-01-31T00:00:00Z")
+                Timestamp::parse(&t).ok_or_else(|| {
+                    format!("[bundle] {what} = \"{t}\" is not an RFC 3339 UTC time from 1970 to 9999-12-31T23:59:59Z, like 2027-01-31T00:00:00Z")
                 })
             })
             .transpose()
@@ -149,7 +144,7 @@ impl Spec {
         if raw.artifact.is_empty() {
             return Err("the spec lists no [[artifact]]".into());
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = std::collections::BTreeMap::new();
         let mut artifacts = Vec::new();
         for a in raw.artifact {
             let kind = Kind::parse(&a.kind).ok_or_else(|| {
@@ -159,13 +154,19 @@ impl Spec {
                 )
             })?;
             check_label(&a.name).map_err(|e| format!("artifact name: {e}"))?;
-            if !seen.insert((kind, a.name.clone())) {
-                return Err(format!(
-                    "artifact `{}/{}` is listed twice",
-                    kind.as_str(),
-                    a.name
-                ));
+            if let Some(other) = seen.get(&(kind, a.name.to_ascii_lowercase())) {
+                return Err(if *other == a.name {
+                    format!("artifact `{}/{}` is listed twice", kind.as_str(), a.name)
+                } else {
+                    format!(
+                        "artifacts `{}/{other}` and `{}/{}` differ only in case and would collide on a case-insensitive file system",
+                        kind.as_str(),
+                        kind.as_str(),
+                        a.name
+                    )
+                });
             }
+            seen.insert((kind, a.name.to_ascii_lowercase()), a.name.clone());
             if a.path.is_empty() {
                 return Err(format!("artifact `{}`: path is empty", a.name));
             }

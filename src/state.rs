@@ -1,7 +1,7 @@
 //! The receiving side's state directory: the highest sequence installed per bundle name, for
 //! rollback protection. One small TOML file per name, replaced atomically under a lock.
 use crate::error::{Check, Error, IoContext, Result};
-use crate::timefmt::now_unix;
+use crate::timefmt::Timestamp;
 use serde::Deserialize;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -80,8 +80,10 @@ impl StateDir {
         Ok(installed)
     }
 
-    /// Records an installed release, raising the stored sequence only.
-    pub fn record(&self, name: &str, sequence: u64, manifest_hex: &str) -> Result<()> {
+    /// Takes the state directory's lock (creating the directory if needed). Checking a sequence
+    /// and recording the install that follows must happen under one lock, or two concurrent
+    /// installs of one name could both pass the check and leave the lower one installed.
+    pub fn lock(&self) -> Result<StateLock<'_>> {
         fs::create_dir_all(&self.path).ctx("create state directory", &self.path)?;
         let lock_path = self.path.join(".lock");
         let lock = fs::OpenOptions::new()
@@ -91,21 +93,55 @@ impl StateDir {
             .open(&lock_path)
             .ctx("create", &lock_path)?;
         lock.lock().ctx("lock", &lock_path)?;
-        if self.installed(name)?.is_some_and(|i| i.sequence > sequence) {
+        Ok(StateLock {
+            dir: self,
+            _lock: lock,
+        })
+    }
+
+    /// Records an installed release, raising the stored sequence only.
+    pub fn record(&self, name: &str, sequence: u64, manifest_hex: &str) -> Result<()> {
+        self.lock()?.record(name, sequence, manifest_hex)
+    }
+}
+
+/// The state directory, locked: [`StateDir::lock`].
+pub struct StateLock<'a> {
+    dir: &'a StateDir,
+    _lock: fs::File,
+}
+
+impl StateLock<'_> {
+    /// [`StateDir::check_rollback`] under the lock.
+    pub fn check_rollback(
+        &self,
+        bundle: &Path,
+        name: &str,
+        sequence: u64,
+        manifest_hex: &str,
+    ) -> Result<Option<Installed>> {
+        self.dir
+            .check_rollback(bundle, name, sequence, manifest_hex)
+    }
+
+    /// Records an installed release, raising the stored sequence only.
+    pub fn record(&self, name: &str, sequence: u64, manifest_hex: &str) -> Result<()> {
+        let dir = self.dir;
+        if dir.installed(name)?.is_some_and(|i| i.sequence > sequence) {
             return Ok(());
         }
-        let file = self.file(name);
-        let tmp = self.path.join(format!(".{name}.toml.new"));
+        let file = dir.file(name);
+        let tmp = dir.path.join(format!(".{name}.toml.new"));
         let text = format!(
             "sequence = {sequence}\nmanifest_sha256 = \"{manifest_hex}\"\nrecorded = {}\n",
-            now_unix()
+            Timestamp::now().unix()
         );
         fs::write(&tmp, text).ctx("write", &tmp)?;
         fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
             .ctx("sync", &tmp)?;
         fs::rename(&tmp, &file).ctx("replace", &file)?;
-        crate::output::sync_dir(&self.path)
+        crate::output::sync_dir(&dir.path)
     }
 }
 

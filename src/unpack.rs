@@ -6,6 +6,7 @@
 use crate::enforce::gate_file;
 use crate::error::Check;
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{DirLock, remove_any};
 use crate::hashing::hex;
 use crate::manifest::{FileEntry, Manifest};
 use crate::output::sync_dir;
@@ -26,7 +27,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// How to unpack.
 pub struct UnpackOptions {
     /// The time to judge expiry against.
-    pub now: u64,
+    pub now: crate::timefmt::Timestamp,
     /// Worker threads.
     pub threads: usize,
     /// Swap out an existing destination that holds another tree.
@@ -74,6 +75,23 @@ fn beside(dest: &Path) -> Result<Beside> {
             "pass a directory path such as /opt/models/acme-7b",
         )
     })?;
+    match fs::symlink_metadata(dest) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(Error::config(
+                dest,
+                "the destination is a symbolic link; airlock installs a tree in place of the destination, so a link would be replaced, not followed",
+                "pass the directory the link points to as --dest",
+            ));
+        }
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::config(
+                dest,
+                "the destination exists and is not a directory",
+                "remove or rename that file, or choose another --dest",
+            ));
+        }
+        _ => {}
+    }
     let parent = crate::output::parent_dir(dest);
     if !parent.is_dir() {
         let why = if parent.exists() {
@@ -116,16 +134,13 @@ pub fn unpack_from(
     let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
     let m = &bundle.manifest;
     let b = beside(dest)?;
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&b.lock)
-        .ctx("create lock file", &b.lock)?;
-    lock.lock().ctx("lock", &b.lock)?;
+    // Removed again when this function returns, on every path.
+    let lock = DirLock::acquire(&b.lock)?;
     remove_leftovers(&b)?;
     let manifest_hex = hex(&bundle.manifest_sha256);
-    let exists = fs::symlink_metadata(dest).is_ok();
+    // Install scripts often `mkdir -p` the destination first: an empty directory is absent (the
+    // rename replaces an empty directory atomically).
+    let exists = fs::symlink_metadata(dest).is_ok() && !is_empty_dir(dest)?;
     let outcome = if exists {
         // No receipt is trusted: the installed tree itself is compared, contents included, so a
         // run killed right after its rename, or a tree edited since, is judged by what is there.
@@ -143,7 +158,28 @@ pub fn unpack_from(
     } else {
         Outcome::Installed
     };
-    if outcome != Outcome::AlreadyPresent {
+    // The sequence is checked again, and recorded, under the state lock around the install:
+    // otherwise two concurrent installs of one name could both pass the early check and the lower
+    // one could be installed last while the state says the higher.
+    let commit = |install_tree: &dyn Fn() -> Result<()>| -> Result<()> {
+        match &opts.state {
+            None => install_tree(),
+            Some(state) => {
+                let locked = state.lock()?;
+                locked.check_rollback(
+                    &bundle.path,
+                    &m.bundle.name,
+                    m.bundle.sequence,
+                    &manifest_hex,
+                )?;
+                install_tree()?;
+                locked.record(&m.bundle.name, m.bundle.sequence, &manifest_hex)
+            }
+        }
+    };
+    if outcome == Outcome::AlreadyPresent {
+        commit(&|| Ok(()))?;
+    } else {
         let staging = b
             .parent
             .join(format!("{}{}", b.staging_prefix, std::process::id()));
@@ -155,9 +191,9 @@ pub fn unpack_from(
                 }
                 Ok(())
             })
-            .and_then(|()| install(&staging, dest, &b, outcome));
+            .and_then(|()| commit(&|| install(&staging, dest, &b, outcome)));
         if result.is_err() {
-            let _ = fs::remove_dir_all(&staging);
+            let _ = remove_any(&staging);
         }
         result?;
         auth.checks.push(CheckOutcome {
@@ -172,9 +208,6 @@ pub fn unpack_from(
             check: Check::ContentGate.name(),
             detail: format!("{} files passed the content gate", m.files.len()),
         });
-    }
-    if let Some(state) = &opts.state {
-        state.record(&m.bundle.name, m.bundle.sequence, &manifest_hex)?;
     }
     drop(lock);
     Ok(UnpackReport {
@@ -193,10 +226,17 @@ fn remove_leftovers(b: &Beside) -> Result<()> {
             .is_some_and(|n| n.starts_with(&b.staging_prefix))
         {
             let path = entry.path();
-            fs::remove_dir_all(&path).ctx("remove leftover staging directory", &path)?;
+            remove_any(&path).ctx("remove leftover staging directory", &path)?;
         }
     }
     Ok(())
+}
+
+fn is_empty_dir(dest: &Path) -> Result<bool> {
+    if !fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+        return Ok(false);
+    }
+    Ok(fs::read_dir(dest).ctx("list", dest)?.next().is_none())
 }
 
 fn mtime_of(m: &Manifest) -> std::time::SystemTime {

@@ -10,15 +10,15 @@ use crate::pipeline;
 use crate::progress::Progress;
 use crate::reader::OpenedBundle;
 use crate::state::StateDir;
-use crate::timefmt::format_rfc3339;
-use crate::trust::{SignerReport, Trust, evaluate};
+use crate::timefmt::Timestamp;
+use crate::trust::{SignerReport, Trust, authenticate};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// How to verify.
 pub struct VerifyOptions {
-    /// The time to judge expiry against, unix seconds.
-    pub now: u64,
+    /// The time to judge expiry against.
+    pub now: Timestamp,
     /// Also decompress and hash every file.
     pub deep: bool,
     /// Worker threads.
@@ -85,11 +85,12 @@ pub struct Authenticity {
 pub fn check_authenticity(
     bundle: &OpenedBundle,
     trust: &Trust,
-    now: u64,
+    now: Timestamp,
     state: Option<&StateDir>,
 ) -> Result<Authenticity> {
     let path = &bundle.path;
-    let signers = evaluate(path, trust, &bundle.signatures, &bundle.frame.manifest)?;
+    let auth = authenticate(bundle, trust)?;
+    let signers = auth.signers().to_vec();
     let mut checks = vec![CheckOutcome {
         check: Check::Threshold.name(),
         detail: trust
@@ -123,16 +124,12 @@ pub fn check_authenticity(
         return Err(Error::rejected(
             path,
             Check::Expiry,
-            format!(
-                "the bundle expired at {} (now {})",
-                format_rfc3339(b.expires),
-                format_rfc3339(now)
-            ),
+            format!("the bundle expired at {} (now {now})", b.expires),
         ));
     }
     checks.push(CheckOutcome {
         check: Check::Expiry.name(),
-        detail: format!("valid until {}", format_rfc3339(b.expires)),
+        detail: format!("valid until {}", b.expires),
     });
     if let Some(state) = state {
         let installed =
@@ -149,7 +146,7 @@ pub fn check_authenticity(
             },
         });
     }
-    let policy = enforce(path, &bundle.manifest, &bundle.governed, trust, now)?;
+    let policy = enforce(&auth, trust, now)?;
     checks.push(CheckOutcome {
         check: Check::Policy.name(),
         detail: match (&policy.policy, policy.enforced) {
@@ -178,7 +175,7 @@ pub fn report(bundle: &OpenedBundle, auth: Authenticity, deep: bool) -> VerifyRe
         version: m.bundle.version.clone(),
         sequence: m.bundle.sequence,
         target: m.bundle.target.clone(),
-        expires: format_rfc3339(m.bundle.expires),
+        expires: m.bundle.expires.to_string(),
         manifest_sha256: hex(&bundle.manifest_sha256),
         signers: auth.signers,
         checks: auth.checks,

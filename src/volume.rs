@@ -53,12 +53,8 @@ pub fn sniff(path: &Path) -> Result<Container> {
     if path.as_os_str() == "-" {
         return Ok(Container::Bundle);
     }
-    let file = File::open(path).ctx("open", path)?;
-    let meta = file.metadata().ctx("read", path)?;
-    if !meta.is_file() {
-        return Ok(Container::Bundle);
-    }
-    let len = meta.len();
+    let file = crate::fsutil::open_input(path, "bundle")?;
+    let len = file.metadata().ctx("read", path)?.len();
     let tag_at = |footer_len: u64, content: u32| -> Result<Option<[u8; 8]>> {
         if len < footer_len {
             return Ok(None);
@@ -286,16 +282,9 @@ pub(crate) fn read_region(file: &File, path: &Path, offset: u64, len: u64) -> Re
 
 /// Opens the file at `path`, refusing anything but a regular file. Returns it with its length.
 pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
-    let file = File::open(path).ctx("open", path)?;
-    let meta = file.metadata().ctx("read", path)?;
-    if !meta.is_file() {
-        return Err(Error::config(
-            path,
-            "is not a regular file",
-            "pass the path of a volume, bundle or delta file",
-        ));
-    }
-    Ok((file, meta.len()))
+    let file = crate::fsutil::open_input(path, "bundle")?;
+    let len = file.metadata().ctx("read", path)?.len();
+    Ok((file, len))
 }
 
 /// Opens a volume: footer, wrapper, manifest copy, and the frame range against the manifest.

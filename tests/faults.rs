@@ -395,26 +395,29 @@ fn concurrent_unpacks_into_one_destination() {
         let dest = root.path().join("dest");
         let spawn = || {
             unpack_cmd(&b, &dest, false)
-                .stdout(Stdio::null())
+                .arg("--json")
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         };
         let (x, y) = (spawn(), spawn());
         let (x, y) = (x.wait_with_output().unwrap(), y.wait_with_output().unwrap());
-        let codes = [x.status.code(), y.status.code()];
-        assert!(
-            codes.contains(&Some(0)),
-            "round {round}: neither run installed: {codes:?}"
-        );
+        // The runs serialise on the lock beside the destination: the winner installs, the loser
+        // then finds exactly this bundle's tree there and succeeds without writing anything.
+        let mut outcomes = Vec::new();
         for o in [&x, &y] {
-            assert!(
-                matches!(o.status.code(), Some(0 | 2 | 3)),
-                "round {round}: unclean failure {:?}: {}",
-                o.status,
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "round {round}: the loser must succeed as a no-op: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            outcomes.push(doc["report"]["outcome"].as_str().unwrap().to_string());
         }
+        outcomes.sort();
+        assert_eq!(outcomes, ["already-present", "installed"], "round {round}");
         assert_eq!(tree(&dest), want, "round {round}");
         assert!(staging_dirs(root.path(), "dest").is_empty());
     }

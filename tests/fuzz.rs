@@ -180,6 +180,7 @@ fn run_both(bytes: &[u8]) -> i32 {
     u.arg("unpack");
     common(&mut u);
     let u = u.arg("--dest").arg(&dest).output().unwrap();
+    others_never_crash(&bundle, &trust, dir.path());
     let (vc, uc) = (v.status.code(), u.status.code());
     assert!(
         matches!(vc, Some(0 | 1)) && matches!(uc, Some(0 | 1)),
@@ -216,6 +217,59 @@ fn run_both(bytes: &[u8]) -> i32 {
     uc.unwrap()
 }
 
+/// Asserts that an output is one of the documented exit codes, never a panic (101) or a signal.
+fn assert_documented_exit(what: &str, o: &std::process::Output) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        matches!(o.status.code(), Some(0..=3)) && !err.contains("panicked"),
+        "{what} crashed or was killed: {:?}\n{err}",
+        o.status
+    );
+}
+
+/// `inspect` (with and without a trust file), `diff` against the original, and `sign` into a new
+/// file, on a mutated bundle: each reads only the manifest frame, and none may crash.
+fn others_never_crash(bundle: &Path, trust: &Path, dir: &Path) {
+    let original = dir.join("original.airlock.tar.zst");
+    std::fs::write(&original, base().bytes()).unwrap();
+    let key = dir.join("officer.key");
+    if !key.exists() {
+        airlock::keys::keygen(&dir.join("officer"), None, None, false).unwrap();
+    }
+    let airlock = || Command::new(env!("CARGO_BIN_EXE_airlock"));
+    let runs = [
+        ("inspect", airlock().arg("inspect").arg(bundle).output()),
+        (
+            "inspect --trust",
+            airlock()
+                .arg("inspect")
+                .arg(bundle)
+                .arg("--trust")
+                .arg(trust)
+                .args(["--now", NOW])
+                .output(),
+        ),
+        (
+            "diff",
+            airlock().arg("diff").arg(&original).arg(bundle).output(),
+        ),
+        (
+            "sign",
+            airlock()
+                .arg("sign")
+                .arg(bundle)
+                .arg("--key")
+                .arg(&key)
+                .arg("-o")
+                .arg(dir.join("signed.airlock.tar.zst"))
+                .output(),
+        ),
+    ];
+    for (what, o) in runs {
+        assert_documented_exit(what, &o.unwrap());
+    }
+}
+
 /// The manifest bytes inside a bundle, if its footer and manifest frame still decode.
 fn manifest_of(bytes: &[u8]) -> Option<Vec<u8>> {
     let len = bytes.len() as u64;
@@ -228,12 +282,20 @@ fn manifest_of(bytes: &[u8]) -> Option<Vec<u8>> {
 proptest! {
     #![proptest_config(config(256))]
 
+    /// Starts from a footer whose magic, size and tag are right (random bytes never pass the
+    /// magic check, so they would never reach the bounds checks), with arbitrary fields and file
+    /// lengths near, and far from, the one the fields imply.
     #[test]
-    fn footer_decode_never_panics(bytes in prop::array::uniform32(any::<u8>()), tail in any::<[u8; 8]>(), len in any::<u64>()) {
-        let mut footer = bytes.to_vec();
-        footer.extend_from_slice(&tail);
+    fn footer_decode_never_panics(offset in any::<u64>(), mlen in any::<u64>(), reserved in prop_oneof![3 => Just(0u64), 1 => any::<u64>()], near in -3i64..=3, far in any::<u64>(), use_far in any::<bool>()) {
+        let mut footer = Footer { manifest_offset: 0, manifest_len: 1 }.encode().to_vec();
+        footer[16..24].copy_from_slice(&offset.to_le_bytes());
+        footer[24..32].copy_from_slice(&mlen.to_le_bytes());
+        footer[32..40].copy_from_slice(&reserved.to_le_bytes());
+        let implied = offset.saturating_add(mlen).saturating_add(FOOTER_LEN);
+        let len = if use_far { far } else { implied.saturating_add_signed(near) };
         if let Ok(f) = Footer::decode(&footer, len) {
             prop_assert!(f.manifest_len >= 1 && f.manifest_len <= MANIFEST_FRAME_CAP);
+            prop_assert_eq!(reserved, 0);
             prop_assert_eq!(f.manifest_offset + f.manifest_len + FOOTER_LEN, len);
             prop_assert_eq!(f.encode().to_vec(), footer);
         }
@@ -462,6 +524,25 @@ proptest! {
         };
         let v = base("verify").arg(&paths[i]).output().unwrap();
         let u = base("unpack").args(&paths).arg("--dest").arg(&dest).output().unwrap();
+        let joined = dir.path().join("joined.airlock.tar.zst");
+        let j = Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .arg("join")
+            .args(&paths)
+            .arg("-o")
+            .arg(&joined)
+            .output()
+            .unwrap();
+        assert_documented_exit("join", &j);
+        let insp = Command::new(env!("CARGO_BIN_EXE_airlock")).arg("inspect").arg(&paths[i]).output().unwrap();
+        assert_documented_exit("inspect", &insp);
+        if j.status.code() == Some(0) {
+            // A joined set must be the original bundle's tree or be refused by verify.
+            let jv = base("unpack").arg(&joined).arg("--dest").arg(dir.path().join("dest-joined")).output().unwrap();
+            assert_documented_exit("unpack of the joined bundle", &jv);
+            if jv.status.code() == Some(0) {
+                prop_assert_eq!(&files_under(&dir.path().join("dest-joined")), tree);
+            }
+        }
         for (what, o) in [("verify", &v), ("unpack", &u)] {
             prop_assert!(
                 matches!(o.status.code(), Some(0 | 1)),
@@ -516,5 +597,108 @@ proptest! {
         let size = mutated.len() as u64;
         let _ = airlock::gate::check_safetensors(&mut std::io::Cursor::new(&mutated), size);
         let _ = airlock::gate::judge("model.safetensors", &mut std::io::Cursor::new(&mutated), size);
+    }
+}
+
+/// A delta between two crafted bundles that share one large frame, its base, and the new tree.
+fn delta() -> &'static (Vec<u8>, Vec<u8>, Tree) {
+    static D: OnceLock<(Vec<u8>, Vec<u8>, Tree)> = OnceLock::new();
+    D.get_or_init(|| {
+        let shared = noise(3 << 20, 7);
+        let old_files = vec![
+            file("data/v/a.txt", b"old\n".to_vec()),
+            file("data/v/big.dat", shared.clone()),
+        ];
+        let new_files = vec![
+            file("data/v/a.txt", b"new\n".to_vec()),
+            file("data/v/big.dat", shared),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let (old_path, new_path, delta_path) = (
+            dir.path().join("old.airlock.tar.zst"),
+            dir.path().join("new.airlock.tar.zst"),
+            dir.path().join("new.airlock-delta"),
+        );
+        Parts::honest(&old_files).write(&old_path);
+        let mut new = Parts::honest(&new_files);
+        new.manifest.bundle.sequence = 2;
+        new.seal();
+        new.write(&new_path);
+        let (old, newb) = (
+            airlock::reader::open(&old_path).unwrap(),
+            airlock::reader::open(&new_path).unwrap(),
+        );
+        airlock::delta::write_delta(&newb, &old, &delta_path).unwrap();
+        // Control: the unmutated delta unpacks against its base, carrying only the changed frame.
+        let trust = dir.path().join("trust.toml");
+        std::fs::write(&trust, trust_toml()).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .arg("unpack")
+            .arg(&delta_path)
+            .arg("--base")
+            .arg(&old_path)
+            .arg("--trust")
+            .arg(&trust)
+            .arg("--state")
+            .arg(dir.path().join("state"))
+            .args(["--now", NOW, "--dest"])
+            .arg(dir.path().join("dest"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            std::fs::metadata(&delta_path).unwrap().len()
+                < std::fs::metadata(&new_path).unwrap().len() / 2,
+            "the delta should not carry the shared large file"
+        );
+        let tree = new_files
+            .iter()
+            .map(|f| (f.path.clone(), (0o644, f.content.clone())))
+            .collect();
+        (
+            std::fs::read(&old_path).unwrap(),
+            std::fs::read(&delta_path).unwrap(),
+            tree,
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(config(32))]
+
+    /// Raw mutations of a delta or of its base: `patch`, `unpack --base`, `verify` and `inspect`
+    /// never crash, and anything `unpack --base` accepts is the new tree.
+    #[test]
+    fn deltas_on_raw_mutations(mutate_base in any::<bool>(), ops in ops()) {
+        let (old, delta, tree) = delta();
+        let dir = tempfile::tempdir().unwrap();
+        let trust = dir.path().join("trust.toml");
+        std::fs::write(&trust, trust_toml()).unwrap();
+        let (old_path, delta_path) = (dir.path().join("old.airlock.tar.zst"), dir.path().join("d.airlock-delta"));
+        let (o, d) = if mutate_base { (apply(old.clone(), &ops), delta.clone()) } else { (old.clone(), apply(delta.clone(), &ops)) };
+        std::fs::write(&old_path, o).unwrap();
+        std::fs::write(&delta_path, d).unwrap();
+        let airlock = || Command::new(env!("CARGO_BIN_EXE_airlock"));
+        let checks = |c: &mut Command| {
+            c.arg("--trust").arg(&trust).arg("--state").arg(dir.path().join("state")).args(["--now", NOW]);
+        };
+        let patch = airlock().arg("patch").arg(&old_path).arg(&delta_path).arg("-o").arg(dir.path().join("p.airlock.tar.zst")).output().unwrap();
+        assert_documented_exit("patch", &patch);
+        let mut v = airlock();
+        v.arg("verify").arg(&delta_path);
+        checks(&mut v);
+        assert_documented_exit("verify", &v.output().unwrap());
+        assert_documented_exit("inspect", &airlock().arg("inspect").arg(&delta_path).output().unwrap());
+        let dest = dir.path().join("dest");
+        let mut u = airlock();
+        u.arg("unpack").arg(&delta_path).arg("--base").arg(&old_path).arg("--dest").arg(&dest);
+        checks(&mut u);
+        let u = u.output().unwrap();
+        assert_documented_exit("unpack --base", &u);
+        if u.status.code() == Some(0) {
+            prop_assert_eq!(&files_under(&dest), tree);
+        } else {
+            prop_assert!(!dest.exists());
+        }
     }
 }

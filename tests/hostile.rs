@@ -1190,10 +1190,10 @@ fn with_signature(name: Option<&str>, text: impl FnOnce(&Parts, &str) -> Vec<u8>
 
 #[test]
 fn signature_malformed() {
-    refused("signature", "not a minisign signature", |_| {
+    refused("signature", "has 1 lines", |_| {
         with_signature(None, |_, _| b"this is not a signature\n".to_vec())
     });
-    refused("signature", "not a minisign signature", |_| {
+    refused("signature", "does not end with a line break", |_| {
         with_signature(None, |_, t| {
             t.lines()
                 .take(2)
@@ -1202,7 +1202,7 @@ fn signature_malformed() {
                 .into_bytes()
         })
     });
-    refused("signature", "not a minisign signature", |_| {
+    refused("signature", "line 2 (the signature) is not base64", |_| {
         with_signature(None, |_, t| t.replacen("RU", "!!", 1).into_bytes())
     });
     refused("signature", "not UTF-8", |_| {
@@ -1235,7 +1235,7 @@ fn signature_with_truncated_global_signature() {
     // it reaches minisign::verify.
     refused(
         "signature",
-        "the global signature (line 4) is not 64 bytes",
+        "line 4 (the global signature) decodes to",
         |_| {
             with_signature(None, |_, t| {
                 let mut lines: Vec<&str> = t.lines().collect();
@@ -1246,7 +1246,7 @@ fn signature_with_truncated_global_signature() {
     );
     refused(
         "signature",
-        "the global signature (line 4) is not 64 bytes",
+        "line 4 (the global signature) decodes to 0 bytes",
         |_| {
             with_signature(None, |_, t| {
                 let lines: Vec<&str> = t.lines().collect();
@@ -1259,15 +1259,19 @@ fn signature_with_truncated_global_signature() {
 #[test]
 fn signature_without_trusted_comment() {
     // Four lines, the third not a trusted comment.
-    refused("signature", "Trusted comment should start with", |_| {
-        with_signature(None, |_, t| {
-            let mut lines: Vec<&str> = t.lines().collect();
-            lines[2] = "comment: none";
-            format!("{}\n", lines.join("\n")).into_bytes()
-        })
-    });
+    refused(
+        "signature",
+        "line 3 does not start with `trusted comment: `",
+        |_| {
+            with_signature(None, |_, t| {
+                let mut lines: Vec<&str> = t.lines().collect();
+                lines[2] = "comment: none";
+                format!("{}\n", lines.join("\n")).into_bytes()
+            })
+        },
+    );
     // The trusted comment line dropped (three lines).
-    refused("signature", "not a minisign signature", |_| {
+    refused("signature", "has 3 lines", |_| {
         with_signature(None, |_, t| {
             let lines: Vec<&str> = t.lines().collect();
             format!("{}\n{}\n{}\n", lines[0], lines[1], lines[3]).into_bytes()
@@ -1360,7 +1364,7 @@ fn signature_trusted_comment_disagrees_with_manifest() {
     refused("signature", "names another bundle or manifest", |_| {
         let mut p = Parts::honest(&small_files());
         let sigs = p.signatures.clone();
-        p.manifest.bundle.expires += 1;
+        p.manifest.bundle.expires = craft::at(p.manifest.bundle.expires.unix() + 1);
         p.seal();
         p.signatures = sigs;
         p.bytes()
@@ -1582,8 +1586,21 @@ fn manifest_declaring_an_exabyte_file() {
 /// manifest frame reaches minutes. Unsigned: anyone who can hand over a file can burn that CPU.
 #[test]
 fn many_artifacts_are_checked_in_linear_time() {
+    // Time per artifact at 40,000 artifacts against 10,000 in the same run: a ratio, so the test
+    // holds in debug and release builds and on a loaded machine (quadratic work would give ~4).
+    let small = artifact_check_time(10_000);
+    let large = artifact_check_time(40_000);
+    let ratio = (large.as_secs_f64() / 40_000.0) / (small.as_secs_f64() / 10_000.0);
+    assert!(
+        ratio < 2.0,
+        "per-artifact time grew {ratio:.2}x from 10,000 to 40,000 artifacts ({small:?}, {large:?})"
+    );
+}
+
+/// How long `verify --deep` takes to refuse an unsigned bundle of `n` one-file artifacts (all of
+/// it spent checking the manifest: the signature threshold is judged after the structure).
+fn artifact_check_time(n: usize) -> std::time::Duration {
     use airlock::manifest::{Artifact, FrameRecord, Kind, plan_frames_for, tree_digest};
-    let n = 40_000;
     let empty = airlock::hashing::sha256(b"");
     let mut p = Parts::honest(&small_files());
     p.manifest.files = (0..n)
@@ -1614,9 +1631,14 @@ fn many_artifacts_are_checked_in_linear_time() {
     p.signatures.clear();
     let a = Arena::new();
     std::fs::write(a.bundle(), p.bytes()).unwrap();
-    let started = std::time::Instant::now();
-    let o = a.verify_deep();
-    assert_rejected("verify", &o, "threshold", "found 0");
-    let took = started.elapsed();
-    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    // Best of three, to keep scheduling noise out of the ratio.
+    (0..3)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let o = a.verify_deep();
+            assert_rejected("verify", &o, "threshold", "found 0");
+            started.elapsed()
+        })
+        .min()
+        .unwrap()
 }

@@ -378,7 +378,10 @@ fn an_expired_bundle_is_refused() {
 #[test]
 fn an_expired_policy_is_refused() {
     let r = Release::new();
-    let soon = airlock::timefmt::format_rfc3339(airlock::timefmt::now_unix() + 30 * 86_400);
+    let soon = airlock::timefmt::Timestamp::now()
+        .checked_add_days(30)
+        .unwrap()
+        .to_string();
     r.edit(
         "policy/policy.toml",
         POLICY_EXPIRES,
@@ -387,13 +390,16 @@ fn an_expired_policy_is_refused() {
     r.sign_policy(&r.policy_key, None);
     let bundle = r.pack("b");
     let trust = r.default_trust();
-    let later = airlock::timefmt::format_rfc3339(airlock::timefmt::now_unix() + 31 * 86_400);
+    let later = airlock::timefmt::Timestamp::now()
+        .checked_add_days(31)
+        .unwrap()
+        .to_string();
     assert_exit(
         &check(
             &bundle,
             &trust,
             &r.path("s"),
-            &airlock::timefmt::format_rfc3339(airlock::timefmt::now_unix()),
+            &airlock::timefmt::Timestamp::now().to_string(),
             &[],
         ),
         0,

@@ -26,6 +26,7 @@ use airlock::manifest::{
 };
 use airlock::manifest_frame::{MANIFEST_PATH, SIGNATURES_DIR, SUMS_PATH, compress_frame};
 use airlock::signature::{Role, sign_manifest};
+use airlock::timefmt::Timestamp;
 use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -33,13 +34,21 @@ use std::sync::OnceLock;
 /// mtime of every crafted entry (a SOURCE_DATE_EPOCH).
 pub const MTIME: u64 = 1_700_000_000;
 /// `created` of crafted bundles.
-pub const CREATED: u64 = 1_700_000_000;
+pub const CREATED: Timestamp = at(1_700_000_000);
 /// `expires` of crafted bundles (2096).
-pub const EXPIRES: u64 = 4_000_000_000;
+pub const EXPIRES: Timestamp = at(4_000_000_000);
 /// The `--now` every test passes.
 pub const NOW: &str = "2030-01-01T00:00:00Z";
 /// Signing time recorded in trusted comments.
-pub const SIGNED: u64 = 1_700_000_100;
+pub const SIGNED: Timestamp = at(1_700_000_100);
+
+/// A time in range (for constants).
+pub const fn at(secs: u64) -> Timestamp {
+    match Timestamp::from_unix(secs) {
+        Some(t) => t,
+        None => panic!("time out of range"),
+    }
+}
 /// The site crafted bundles are built for.
 pub const SITE: &str = "test-site";
 
