@@ -381,8 +381,8 @@ fn disk_full_exits_3_and_installs_nothing() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     assert!(
-        left.iter().all(|n| n == ".dest.airlock-lock"),
-        "only the lock file remains: {left:?}"
+        left.is_empty(),
+        "nothing remains, not even the lock file: {left:?}"
     );
 }
 
@@ -506,10 +506,13 @@ fn bundle_from_a_pipe_is_refused() {
             let expect = if name == "-" {
                 "reading a bundle from standard input is not supported"
             } else {
-                "is not a regular file"
+                "is a FIFO (named pipe), not a regular file"
             };
             assert!(err.contains(expect), "{sub} {name}: {err}");
-            assert!(err.contains("save the bundle to"), "{sub} {name}: {err}");
+            assert!(
+                err.contains("save the bundle") || err.contains("save it to a regular file"),
+                "{sub} {name}: {err}"
+            );
             assert!(!dest.exists());
         }
     }
@@ -527,8 +530,8 @@ fn rerun_after_a_kill_right_after_the_rename_is_a_no_op() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),
-        2,
-        "only the tree and its lock file remain beside it"
+        1,
+        "only the tree remains beside it (the lock file is removed)"
     );
     let o = unpack_cmd(&b, &dest, false).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -1571,7 +1571,7 @@ fn manifest_declaring_an_exabyte_file() {
                 &format!("size {size} {sub}"),
                 &o,
                 "manifest",
-                "the frame rule yields",
+                "fit in a bundle's frames",
             );
             assert!(started.elapsed() < std::time::Duration::from_secs(10));
             assert!(!a.root.join("dest").exists());
