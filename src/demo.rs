@@ -2,19 +2,19 @@
 //! provider signs its policy, the release engineer packs (low side), the transfer officer inspects,
 //! verifies and countersigns (boundary), and the install script unpacks (high side). Every key is
 //! a throwaway made here; the example is copied so the repository is never written to.
+use crate::container::bundle::open;
 use crate::error::{Error, IoContext, Result};
-use crate::inspect::{render, sheet};
-use crate::keys::{GeneratedKey, keygen, load_signing_key};
+use crate::format::signature::Role;
+use crate::format::time::Timestamp;
+use crate::pack::spec::Spec;
 use crate::pack::{PackOptions, pack};
-use crate::pipeline::default_threads;
-use crate::reader::open;
-use crate::signature::Role;
-use crate::spec::Spec;
-use crate::state::StateDir;
-use crate::timefmt::Timestamp;
-use crate::trust::Trust;
-use crate::unpack::{UnpackOptions, unpack};
-use crate::verify::{VerifyOptions, verify};
+use crate::receive::unpack::{UnpackOptions, unpack};
+use crate::receive::verify::{VerifyOptions, verify};
+use crate::report::inspect::{render, sheet};
+use crate::trust::keys::{GeneratedKey, keygen, load_signing_key};
+use crate::trust::state::StateDir;
+use crate::trust::trust_file::Trust;
+use crate::util::pipeline::default_threads;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -61,7 +61,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     )?;
     let policy_key = key(workdir, "policy")?;
     let policy_file = release_dir.join("policy/policy.toml");
-    let sig = crate::sign::sign_policy(
+    let sig = crate::pack::sign::sign_policy(
         &policy_file,
         &load_signing_key(&policy_key.secret_path, None)?,
         now,
@@ -128,7 +128,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     let trust = Trust::load(&trust_path)?;
     let opened = open(&bundle_path)?;
     say(out, render(&sheet(&opened, Some(&trust), false, now)))?;
-    let added = crate::sign::countersign(
+    let added = crate::pack::sign::countersign(
         &bundle_path,
         &load_signing_key(&officer_key.secret_path, None)?,
         Role::Transfer,

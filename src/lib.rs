@@ -1,49 +1,34 @@
-//! airlock: signed, deterministic, framed bundles of ML model releases for transfer across an air gap.
+//! airlock: signed, deterministic, framed bundles of ML model releases for transfer across an air
+//! gap, verified and unpacked on the receiving side.
 //!
-//! The library holds all logic; `main.rs` only parses arguments and maps [`Error`] to exit codes.
-//! Module map:
-//! * format and reading: `bundle_path` (validated paths), `format` (footer, frame rule, canonical
-//!   tar headers), `manifest` (canonical manifest), `manifest_frame` (the capped last frame),
-//!   `payload` (the tar stream both ways), `reader` (opening a bundle), `hashing`, `timefmt`;
-//! * trust: `keys`, `signature` (signature files), `trust` (trust.toml, thresholds), `policy`,
-//!   `safeguards`, `gate` (content gate), `enforce` (applying them), `state` (rollback), `audit`;
-//! * machinery: `pipeline` (ordered parallel work), `output` (atomic files), `progress`, `error`;
-//! * one module per command: `spec` and `pack`, `inspect`, `verify`, `unpack`, `sign`, `digest`,
-//!   `volume` (volumes, join), `delta` (deltas, patch), `diff`, `demo`.
+//! The layers show the trust boundary (`docs/architecture.md`); imports only ever point down:
+//!
+//! * [`format`]: bytes and the validated types they are read into (paths, times, headers, frames,
+//!   footers, the manifest, the manifest frame, signature files). Pure; no trust, no policy.
+//! * [`container`]: the only place that tells a bundle from a volume set or a delta. `open`
+//!   yields an *unverified* signed manifest and a source of payload frames, each frame checked
+//!   against that manifest before it is decoded. Also the writers of those containers.
+//! * [`trust`]: keys, the trust file and its thresholds, the policy, safeguards, the content gate,
+//!   rollback state. [`trust::Authenticated`] is built only by [`trust::authenticate`], and
+//!   everything that judges a bundle's content takes it.
+//! * [`pack`] (low side), [`receive`] (verify, unpack, audit), [`report`] (inspect, diff, every
+//!   human and JSON rendering): the commands' logic, over the layers above.
+//! * [`util`]: the ordered pipeline, atomic output, progress, file-system and size helpers.
+//!
+//! `format` and `container` never import `trust`, `pack`, `receive` or `report`
+//! (`scripts/check-layers.sh` enforces it in CI). The binary (`src/main.rs`, `src/cli/`) only
+//! parses arguments, calls these, renders, and maps [`Error`] to the exit code.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-pub mod audit;
-pub mod bundle_path;
-pub mod delta;
+pub mod container;
 pub mod demo;
-pub mod diff;
-pub mod digest;
-pub mod enforce;
 pub mod error;
 pub mod format;
-pub mod fsutil;
-pub mod gate;
-pub mod hashing;
-pub mod inspect;
-pub mod keys;
-pub mod manifest;
-pub mod manifest_frame;
-pub mod output;
 pub mod pack;
-pub mod payload;
-pub mod pipeline;
-pub mod policy;
-pub mod progress;
-pub mod reader;
-pub mod safeguards;
-pub mod sign;
-pub mod signature;
-pub mod spec;
-pub mod state;
-pub mod timefmt;
+pub mod receive;
+pub mod report;
 pub mod trust;
-pub mod unpack;
-pub mod verify;
-pub mod volume;
+pub mod util;
 
 pub use error::{Error, Result};

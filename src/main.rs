@@ -37,11 +37,14 @@ macro_rules! out_raw {
 
 mod cli;
 
+use airlock::container::bundle as reader;
 use airlock::error::Error;
-use airlock::state::StateDir;
-use airlock::{
-    audit, inspect, keys, pack, reader, sign, signature, timefmt, trust, unpack, verify,
-};
+use airlock::format::{signature, time as timefmt};
+use airlock::pack::{self, sign};
+use airlock::receive::{audit, unpack, verify};
+use airlock::report::inspect;
+use airlock::trust::state::StateDir;
+use airlock::trust::{keys, trust_file as trust};
 use clap::Parser;
 use cli::{CheckArgs, Cli, Command};
 use serde::Serialize;
@@ -57,7 +60,7 @@ fn main() -> ExitCode {
         _ => true,
     };
     if !quiet && std::io::stderr().is_terminal() {
-        airlock::progress::enable();
+        airlock::util::progress::enable();
     }
     let json = match &cli.command {
         Command::Keygen(a) => a.json,
@@ -126,7 +129,7 @@ fn threads(n: Option<usize>) -> anyhow::Result<usize> {
         )
         .into()),
         Some(n) => Ok(n),
-        None => Ok(airlock::pipeline::default_threads()),
+        None => Ok(airlock::util::pipeline::default_threads()),
     }
 }
 
@@ -255,7 +258,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Pack(a) => {
-            let spec = airlock::spec::Spec::load(&a.spec)?;
+            let spec = airlock::pack::spec::Spec::load(&a.spec)?;
             let key = keys::load_signing_key(&a.key.key, a.key.password_file.as_deref())?;
             let opts = pack::PackOptions {
                 key,
@@ -289,7 +292,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Inspect(a) => {
-            let (_, opened) = airlock::volume::open_any(&a.bundle)?;
+            let (_, opened) = airlock::container::volume::open_any(&a.bundle)?;
             let trust = a.trust.as_deref().map(trust::Trust::load).transpose()?;
             let sheet = inspect::sheet(&opened, trust.as_ref(), a.files, now(&a.now)?);
             if a.json {
@@ -390,8 +393,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Digest(a) => {
-            let d = airlock::digest::tree_digest_of(&a.path)?;
-            let text = format!("sha256:{}", airlock::hashing::hex(&d));
+            let d = airlock::pack::source::tree_digest_of(&a.path)?;
+            let text = format!("sha256:{}", airlock::format::digest::hex(&d));
             if a.json {
                 print_json(&serde_json::json!({"path": a.path, "tree_digest": text}))?;
             } else {
@@ -429,7 +432,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Join(a) => {
-            let r = airlock::volume::join(&a.volumes, a.output.as_deref(), threads(a.threads)?)?;
+            let r = airlock::container::volume::join(
+                &a.volumes,
+                a.output.as_deref(),
+                threads(a.threads)?,
+            )?;
             if a.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
             } else if !a.quiet {
@@ -446,8 +453,12 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Patch(a) => {
-            let r =
-                airlock::delta::patch(&a.old, &a.delta, a.output.as_deref(), threads(a.threads)?)?;
+            let r = airlock::container::delta::patch(
+                &a.old,
+                &a.delta,
+                a.output.as_deref(),
+                threads(a.threads)?,
+            )?;
             if a.json {
                 print_json(&serde_json::json!({"ok": true, "report": r}))?;
             } else if !a.quiet {
@@ -467,11 +478,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Diff(a) => {
-            let d = airlock::diff::diff_files(&a.old, &a.new)?;
+            let d = airlock::report::diff::diff_files(&a.old, &a.new)?;
             if a.json {
                 print_json(&d)?;
             } else {
-                out_raw!("{}", airlock::diff::render(&d));
+                out_raw!("{}", airlock::report::diff::render(&d));
             }
         }
         Command::Demo(a) => {
@@ -495,7 +506,7 @@ fn run(command: Command) -> anyhow::Result<()> {
 
 /// `pack --max-volume-size` and `pack --base` (docs/format.md section 7).
 fn pack_logistics(
-    spec: &airlock::spec::Spec,
+    spec: &airlock::pack::spec::Spec,
     opts: pack::PackOptions,
     max_volume_size: Option<u64>,
     base: Option<std::path::PathBuf>,
@@ -510,19 +521,19 @@ fn pack_logistics(
         }
     };
     if let Some(size) = max_volume_size {
-        let r = airlock::volume::pack_volumes(spec, opts, size)?;
+        let r = airlock::container::volume::pack_volumes(spec, opts, size)?;
         if json {
             print_json(&r)?;
         } else if !quiet {
-            note_raw!("{}", airlock::volume::render_pack(&r));
+            note_raw!("{}", airlock::container::volume::render_pack(&r));
         }
         clock(r.created_from);
     } else if let Some(base) = base {
-        let r = airlock::delta::pack_delta(spec, opts, &base)?;
+        let r = airlock::container::delta::pack_delta(spec, opts, &base)?;
         if json {
             print_json(&r)?;
         } else if !quiet {
-            note_raw!("{}", airlock::delta::render_pack(&r));
+            note_raw!("{}", airlock::container::delta::render_pack(&r));
         }
         clock(r.created_from);
     }
@@ -536,9 +547,9 @@ fn verify_logistics(
     opts: &verify::VerifyOptions,
     now: timefmt::Timestamp,
 ) -> anyhow::Result<bool> {
-    use airlock::volume::Container;
+    use airlock::container::volume::Container;
     // An unreadable path is left to the plain-bundle path, which reports it (and logs it).
-    let Ok(kind) = airlock::volume::sniff(&a.bundle) else {
+    let Ok(kind) = airlock::container::volume::sniff(&a.bundle) else {
         return Ok(false);
     };
     if kind == Container::Bundle {
@@ -551,13 +562,13 @@ fn verify_logistics(
                 &a.bundle,
                 &a.check,
                 now,
-                || airlock::volume::open_volume(&a.bundle),
+                || airlock::container::volume::open_volume(&a.bundle),
                 |v| &v.bundle,
-                |v| airlock::volume::verify_volume(v, trust, opts),
+                |v| airlock::container::volume::verify_volume(v, trust, opts),
                 |r| &r.verify,
             )?;
             (
-                airlock::volume::render_verify(&r),
+                airlock::container::volume::render_verify(&r),
                 serde_json::to_value(&r)?,
             )
         }
@@ -567,12 +578,15 @@ fn verify_logistics(
                 &a.bundle,
                 &a.check,
                 now,
-                || airlock::delta::open_delta(&a.bundle),
+                || airlock::container::delta::open_delta(&a.bundle),
                 |d| &d.bundle,
-                |d| airlock::delta::verify_delta(d, trust, opts),
+                |d| airlock::container::delta::verify_delta(d, trust, opts),
                 |r| &r.verify,
             )?;
-            (airlock::delta::render_verify(&r), serde_json::to_value(&r)?)
+            (
+                airlock::container::delta::render_verify(&r),
+                serde_json::to_value(&r)?,
+            )
         }
     };
     if a.check.json {
@@ -590,8 +604,8 @@ fn unpack_logistics(
     opts: &unpack::UnpackOptions,
     now: timefmt::Timestamp,
 ) -> anyhow::Result<bool> {
-    use airlock::volume::Container;
-    let kind = match airlock::volume::sniff(&a.bundle) {
+    use airlock::container::volume::Container;
+    let kind = match airlock::container::volume::sniff(&a.bundle) {
         Ok(kind) => kind,
         // A plain unpack of an unreadable path is reported (and logged) by the bundle path.
         Err(_) if a.base.is_none() && a.more_volumes.is_empty() => return Ok(false),
@@ -600,12 +614,12 @@ fn unpack_logistics(
     let r = match (kind, &a.base) {
         (Container::Bundle, None) if a.more_volumes.is_empty() => return Ok(false),
         (Container::Delta, Some(base)) if a.more_volumes.is_empty() => {
-            airlock::delta::unpack_delta(&a.bundle, base, trust, &a.dest, opts)
+            airlock::container::delta::unpack_delta(&a.bundle, base, trust, &a.dest, opts)
         }
         (Container::Delta, None) => {
             // A file that only looks like a delta (a damaged bundle with a delta tag at its end)
             // is refused as damaged before the missing --base is mentioned.
-            airlock::delta::open_delta(&a.bundle)?;
+            airlock::container::delta::open_delta(&a.bundle)?;
             return Err(Error::config(
                 &a.bundle,
                 "is a delta bundle: it needs the bundle it was made against",
@@ -616,7 +630,7 @@ fn unpack_logistics(
         (Container::Volume, None) | (Container::Bundle, None) => {
             let mut paths = vec![a.bundle.clone()];
             paths.extend(a.more_volumes.iter().cloned());
-            airlock::volume::unpack_volumes(&paths, trust, &a.dest, opts)
+            airlock::container::volume::unpack_volumes(&paths, trust, &a.dest, opts)
         }
         (_, Some(_)) => {
             return Err(Error::config(
@@ -633,10 +647,12 @@ fn unpack_logistics(
     if let Some(log) = &a.check.audit_log {
         // The manifest the volume or delta carries names the bundle in the audit line.
         let carried = match kind {
-            Container::Volume => airlock::volume::open_volume(&a.bundle)
+            Container::Volume => airlock::container::volume::open_volume(&a.bundle)
                 .ok()
                 .map(|v| v.bundle),
-            Container::Delta => airlock::delta::open_delta(&a.bundle).ok().map(|d| d.bundle),
+            Container::Delta => airlock::container::delta::open_delta(&a.bundle)
+                .ok()
+                .map(|d| d.bundle),
             Container::Bundle => reader::open(&a.bundle).ok(),
         };
         audit::append(

@@ -6,9 +6,9 @@
 //! back through the library.
 mod common;
 
+use airlock::format::digest::{hex, sha256};
+use airlock::format::manifest::{Manifest, checksum_file, tree_digest};
 use airlock::format::{self, FRAME_SIZE, LARGE_FILE};
-use airlock::hashing::{hex, sha256};
-use airlock::manifest::{Manifest, checksum_file, tree_digest};
 use common::*;
 use serde_json::Value;
 use std::fs;
@@ -283,7 +283,7 @@ fn packs_are_byte_identical_whatever_mtimes_umask_threads_and_walk_order() {
     assert!(pa1 == payload(&a2), "payload differs between two packs");
     assert!(pa1 == payload(&b), "payload differs between the two trees");
     // Only the signature entries differ: different signer for b, same file name for a2.
-    let names = |o: &airlock::reader::OpenedBundle| -> Vec<String> {
+    let names = |o: &airlock::container::bundle::OpenedBundle| -> Vec<String> {
         o.frame.signatures.iter().map(|(n, _)| n.clone()).collect()
     };
     assert_eq!(names(&oa1), vec![format!("release-{}.minisig", key_a.id)]);
@@ -513,14 +513,14 @@ fn a_manifest_edited_after_signing_is_refused() {
 
     // The attacker re-signs the edited manifest with a key of their own.
     let attacker = keygen(f.tmp.path(), "attacker");
-    let key = airlock::keys::load_signing_key(&attacker.secret, None).unwrap();
+    let key = airlock::trust::keys::load_signing_key(&attacker.secret, None).unwrap();
     let text = extended.to_canonical().into_bytes();
-    let (name, sig) = airlock::signature::sign_manifest(
+    let (name, sig) = airlock::format::signature::sign_manifest(
         &key,
         &text,
         &extended.bundle,
-        airlock::signature::Role::Release,
-        airlock::timefmt::Timestamp::from_unix(EPOCH).unwrap(),
+        airlock::format::signature::Role::Release,
+        airlock::format::time::Timestamp::from_unix(EPOCH).unwrap(),
     )
     .unwrap();
     let resigned = f.path("resigned.tar.zst");

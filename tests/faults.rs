@@ -84,8 +84,8 @@ fn big() -> &'static Built {
         let one = files[0].manifest_entry();
         let entries: Vec<_> = files
             .iter()
-            .map(|f| airlock::manifest::FileEntry {
-                path: airlock::bundle_path::BundlePath::parse(&f.path).unwrap(),
+            .map(|f| airlock::format::manifest::FileEntry {
+                path: airlock::format::path::BundlePath::parse(&f.path).unwrap(),
                 ..one.clone()
             })
             .collect();

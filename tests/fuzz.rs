@@ -25,10 +25,11 @@
 #[path = "support/craft.rs"]
 mod craft;
 
+use airlock::format::frame::compress_frame;
+use airlock::format::manifest::Manifest;
+use airlock::format::manifest_frame::ManifestFrame;
+use airlock::format::signature::ParsedSignature;
 use airlock::format::{FOOTER_LEN, Footer, MANIFEST_FRAME_CAP};
-use airlock::manifest::Manifest;
-use airlock::manifest_frame::{ManifestFrame, compress_frame};
-use airlock::signature::ParsedSignature;
 use craft::*;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -234,7 +235,7 @@ fn others_never_crash(bundle: &Path, trust: &Path, dir: &Path) {
     std::fs::write(&original, base().bytes()).unwrap();
     let key = dir.join("officer.key");
     if !key.exists() {
-        airlock::keys::keygen(&dir.join("officer"), None, None, false).unwrap();
+        airlock::trust::keys::keygen(&dir.join("officer"), None, None, false).unwrap();
     }
     let airlock = || Command::new(env!("CARGO_BIN_EXE_airlock"));
     let runs = [
@@ -388,9 +389,9 @@ proptest! {
             lines[line] = apply(lines[line].clone(), &ops);
             lines.join(&b'\n')
         };
-        let digest = airlock::hashing::sha256(p.manifest_text.as_bytes());
+        let digest = airlock::format::digest::sha256(p.manifest_text.as_bytes());
         if let Ok(sig) = ParsedSignature::parse(name, &mutated, &p.manifest.bundle, &digest) {
-            let pk = airlock::keys::parse_public_key(&key().public_base64).unwrap();
+            let pk = airlock::trust::keys::parse_public_key(&key().public_base64).unwrap();
             let _ = sig.verify(&pk, p.manifest_text.as_bytes());
         }
     }
@@ -439,7 +440,7 @@ proptest! {
     }
 }
 
-/// A split bundle: two volumes cut by `airlock::volume::split` from a crafted bundle whose two
+/// A split bundle: two volumes cut by `airlock::container::volume::split` from a crafted bundle whose two
 /// large (compressible) files give it several frames. Returns the volumes' bytes and the tree.
 /// Relative path → (mode, content).
 type Tree = BTreeMap<String, (u32, Vec<u8>)>;
@@ -454,8 +455,8 @@ fn volumes() -> &'static (Vec<Vec<u8>>, Tree) {
         let dir = tempfile::tempdir().unwrap();
         let bundle = dir.path().join("v.airlock.tar.zst");
         Parts::honest(&files).write(&bundle);
-        let opened = airlock::reader::open(&bundle).unwrap();
-        let reserve = airlock::volume::volume_reserve(&opened);
+        let opened = airlock::container::bundle::open(&bundle).unwrap();
+        let reserve = airlock::container::volume::volume_reserve(&opened);
         let largest = opened
             .manifest
             .frames
@@ -463,7 +464,7 @@ fn volumes() -> &'static (Vec<Vec<u8>>, Tree) {
             .map(|f| f.compressed_size)
             .max()
             .unwrap();
-        let out = airlock::volume::split(&opened, &bundle, reserve + largest).unwrap();
+        let out = airlock::container::volume::split(&opened, &bundle, reserve + largest).unwrap();
         assert!(out.len() >= 2, "expected a multi-volume split");
         // Control: the unmutated set unpacks.
         let trust = dir.path().join("trust.toml");
@@ -578,9 +579,9 @@ proptest! {
         let mutated = apply(text.as_bytes().to_vec(), &ops);
         let Ok(mutated) = String::from_utf8(mutated) else { return Ok(()) };
         if which == 0 {
-            let _ = airlock::policy::Policy::parse(&mutated);
+            let _ = airlock::trust::policy::Policy::parse(&mutated);
         } else {
-            let _ = airlock::safeguards::Safeguard::parse(name, &mutated);
+            let _ = airlock::trust::safeguards::Safeguard::parse(name, &mutated);
         }
     }
 
@@ -595,8 +596,8 @@ proptest! {
             mutated.extend_from_slice(&bytes[head.len()..]);
         }
         let size = mutated.len() as u64;
-        let _ = airlock::gate::check_safetensors(&mut std::io::Cursor::new(&mutated), size);
-        let _ = airlock::gate::judge("model.safetensors", &mut std::io::Cursor::new(&mutated), size);
+        let _ = airlock::trust::gate::check_safetensors(&mut std::io::Cursor::new(&mutated), size);
+        let _ = airlock::trust::gate::judge("model.safetensors", &mut std::io::Cursor::new(&mutated), size);
     }
 }
 
@@ -625,10 +626,10 @@ fn delta() -> &'static (Vec<u8>, Vec<u8>, Tree) {
         new.seal();
         new.write(&new_path);
         let (old, newb) = (
-            airlock::reader::open(&old_path).unwrap(),
-            airlock::reader::open(&new_path).unwrap(),
+            airlock::container::bundle::open(&old_path).unwrap(),
+            airlock::container::bundle::open(&new_path).unwrap(),
         );
-        airlock::delta::write_delta(&newb, &old, &delta_path).unwrap();
+        airlock::container::delta::write_delta(&newb, &old, &delta_path).unwrap();
         // Control: the unmutated delta unpacks against its base, carrying only the changed frame.
         let trust = dir.path().join("trust.toml");
         std::fs::write(&trust, trust_toml()).unwrap();

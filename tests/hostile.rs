@@ -17,10 +17,10 @@
 #[path = "support/craft.rs"]
 mod craft;
 
-use airlock::bundle_path::BundlePath;
+use airlock::format::digest::sha256;
+use airlock::format::manifest::FileEntry;
+use airlock::format::path::BundlePath;
 use airlock::format::{self, Mode};
-use airlock::hashing::sha256;
-use airlock::manifest::FileEntry;
 use craft::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -928,7 +928,7 @@ fn extra_frame_between_payload_and_manifest_frame() {
 }
 
 fn compress_frame_of(data: &[u8]) -> Vec<u8> {
-    airlock::manifest_frame::compress_frame(data, 3).unwrap()
+    airlock::format::frame::compress_frame(data, 3).unwrap()
 }
 
 /// Two files of 1 MiB of noise each: two payload frames of equal compressed size.
@@ -1317,7 +1317,7 @@ fn legacy_signature_crafting_is_genuine() {
     let legacy = legacy_minisig(key(), p.manifest_text.as_bytes(), comment);
     let sig = minisign::SignatureBox::from_string(&legacy).unwrap();
     assert!(!sig.is_prehashed());
-    let pk = airlock::keys::parse_public_key(&key().public_base64).unwrap();
+    let pk = airlock::trust::keys::parse_public_key(&key().public_base64).unwrap();
     let m = std::io::Cursor::new(p.manifest_text.as_bytes());
     minisign::verify(&pk, &sig, m.clone(), true, false, true).expect("valid legacy signature");
     assert!(minisign::verify(&pk, &sig, m, true, false, false).is_err());
@@ -1378,7 +1378,8 @@ fn signature_by_an_untrusted_key_or_duplicated() {
         "role release needs 1 distinct trusted signature(s), found 0",
         |_| {
             let mut p = Parts::honest(&small_files());
-            p.signatures = vec![p.signature_by(stranger(), airlock::signature::Role::Release)];
+            p.signatures =
+                vec![p.signature_by(stranger(), airlock::format::signature::Role::Release)];
             p.bytes()
         },
     );
@@ -1512,8 +1513,8 @@ fn zstd_bombs_are_refused_under_a_memory_limit() {
 /// cleanly (exit 1, here for want of a trusted signature) within a 256 MiB address-space limit.
 #[test]
 fn manifest_frame_at_its_cap_is_refused_within_256_mib() {
-    use airlock::manifest::{FrameRecord, plan_frames_for};
-    let empty = airlock::hashing::sha256(b"");
+    use airlock::format::manifest::{FrameRecord, plan_frames_for};
+    let empty = airlock::format::digest::sha256(b"");
     let mut p = Parts::honest(&small_files());
     p.manifest.files = (0..66_000)
         .map(|i| FileEntry {
@@ -1536,7 +1537,7 @@ fn manifest_frame_at_its_cap_is_refused_within_256_mib() {
         .collect();
     p.frames = spans.iter().map(|_| vec![0u8; 64]).collect();
     p.seal();
-    p.signatures = vec![p.signature_by(stranger(), airlock::signature::Role::Release)];
+    p.signatures = vec![p.signature_by(stranger(), airlock::format::signature::Role::Release)];
     assert!(p.manifest_frame_tar().len() as u64 > format::MANIFEST_FRAME_CAP * 4 / 5);
     let a = Arena::new();
     std::fs::write(a.bundle(), p.bytes()).unwrap();
@@ -1600,8 +1601,8 @@ fn many_artifacts_are_checked_in_linear_time() {
 /// How long `verify --deep` takes to refuse an unsigned bundle of `n` one-file artifacts (all of
 /// it spent checking the manifest: the signature threshold is judged after the structure).
 fn artifact_check_time(n: usize) -> std::time::Duration {
-    use airlock::manifest::{Artifact, FrameRecord, Kind, plan_frames_for, tree_digest};
-    let empty = airlock::hashing::sha256(b"");
+    use airlock::format::manifest::{Artifact, FrameRecord, Kind, plan_frames_for, tree_digest};
+    let empty = airlock::format::digest::sha256(b"");
     let mut p = Parts::honest(&small_files());
     p.manifest.files = (0..n)
         .map(|i| fe(&format!("data/a{i:06}/f"), b""))

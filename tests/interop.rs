@@ -8,10 +8,10 @@
 //! `bash`, and fail (never skip) when one is missing.
 mod common;
 
-use airlock::bundle_path::BundlePath;
+use airlock::format::digest::{hex, sha256};
+use airlock::format::frame::compress_frame;
+use airlock::format::path::BundlePath;
 use airlock::format::{self, Footer, Mode};
-use airlock::hashing::{hex, sha256};
-use airlock::manifest_frame::compress_frame;
 use common::*;
 use std::collections::BTreeMap;
 use std::fs;

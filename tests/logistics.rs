@@ -321,7 +321,8 @@ fn delta_parts(path: &Path) -> DeltaParts {
 
 /// The manifest text and signature file names of a compressed manifest frame.
 fn manifest_of(frame: &[u8]) -> (Vec<u8>, Vec<String>) {
-    let f = airlock::manifest_frame::ManifestFrame::decode(frame).expect("a valid manifest frame");
+    let f = airlock::format::manifest_frame::ManifestFrame::decode(frame)
+        .expect("a valid manifest frame");
     (
         f.manifest,
         f.signatures.into_iter().map(|(n, _)| n).collect(),
@@ -329,7 +330,7 @@ fn manifest_of(frame: &[u8]) -> (Vec<u8>, Vec<String>) {
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
-    airlock::hashing::sha256(bytes).to_vec()
+    airlock::format::digest::sha256(bytes).to_vec()
 }
 
 fn flip_byte(path: &Path, at: usize) {

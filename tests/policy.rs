@@ -378,7 +378,7 @@ fn an_expired_bundle_is_refused() {
 #[test]
 fn an_expired_policy_is_refused() {
     let r = Release::new();
-    let soon = airlock::timefmt::Timestamp::now()
+    let soon = airlock::format::time::Timestamp::now()
         .checked_add_days(30)
         .unwrap()
         .to_string();
@@ -390,7 +390,7 @@ fn an_expired_policy_is_refused() {
     r.sign_policy(&r.policy_key, None);
     let bundle = r.pack("b");
     let trust = r.default_trust();
-    let later = airlock::timefmt::Timestamp::now()
+    let later = airlock::format::time::Timestamp::now()
         .checked_add_days(31)
         .unwrap()
         .to_string();
@@ -399,7 +399,7 @@ fn an_expired_policy_is_refused() {
             &bundle,
             &trust,
             &r.path("s"),
-            &airlock::timefmt::Timestamp::now().to_string(),
+            &airlock::format::time::Timestamp::now().to_string(),
             &[],
         ),
         0,

@@ -7,7 +7,7 @@
 mod craft;
 
 use airlock::format::Mode;
-use airlock::hashing::{hex, sha256};
+use airlock::format::digest::{hex, sha256};
 use assert_cmd::Command;
 use craft::{Entry, NOW, Parts, SIGNED, SITE, TestKey, file, trust_toml};
 use std::path::{Path, PathBuf};
@@ -21,7 +21,7 @@ fn policy_key() -> &'static TestKey {
 const MODEL_CONFIG: &[u8] = b"{\"model_type\": \"llama\"}\n";
 
 fn model_digest() -> String {
-    let d = airlock::manifest::tree_digest([(
+    let d = airlock::format::manifest::tree_digest([(
         "config.json",
         MODEL_CONFIG.len() as u64,
         Mode::Regular,
@@ -51,7 +51,7 @@ fn files(policy_text: &str, safeguards: Vec<Entry>) -> Vec<Entry> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.toml");
     std::fs::write(&path, policy_text).unwrap();
-    let sig = airlock::sign::sign_policy(&path, &policy_key().key, SIGNED, None).unwrap();
+    let sig = airlock::pack::sign::sign_policy(&path, &policy_key().key, SIGNED, None).unwrap();
     let mut out = vec![
         file("model/m/config.json", MODEL_CONFIG),
         file("policy/p/policy.toml", policy_text),

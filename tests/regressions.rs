@@ -237,15 +237,15 @@ fn tiny_safetensors() -> Vec<u8> {
 }
 
 fn approving_policy() -> String {
-    let d = airlock::manifest::tree_digest([(
+    let d = airlock::format::manifest::tree_digest([(
         "config.json",
         MODEL_CONFIG.len() as u64,
         airlock::format::Mode::Regular,
-        airlock::hashing::sha256(MODEL_CONFIG),
+        airlock::format::digest::sha256(MODEL_CONFIG),
     )]);
     format!(
         "{POLICY_HEAD}\n[[model]]\nname = \"m\"\ntree_digest = \"sha256:{}\"\ntargets = [\"{SITE}\"]\n",
-        airlock::hashing::hex(&d)
+        airlock::format::digest::hex(&d)
     )
 }
 
@@ -323,7 +323,7 @@ fn year_9999_policy_bundle(signed: bool) -> (Site, PathBuf) {
     let mut files = craft::small_files();
     files.extend(policy_files(&notice_policy("30")));
     let mut parts = Parts::honest(&files);
-    let t = airlock::timefmt::Timestamp::parse("9999-12-30T00:00:00Z").unwrap();
+    let t = airlock::format::time::Timestamp::parse("9999-12-30T00:00:00Z").unwrap();
     // notice_given + 30 days falls in year 10000.
     parts.manifest.bundle.notice_given = Some(t);
     parts.manifest.bundle.not_before = t.checked_add_days(1);

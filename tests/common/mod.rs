@@ -3,9 +3,9 @@
 //! snapshot unpacked trees, corrupt bundles, and read bundles back through the library.
 #![allow(dead_code)]
 
+use airlock::container::bundle::OpenedBundle;
 use airlock::format::Footer;
-use airlock::manifest_frame::ManifestFrame;
-use airlock::reader::{self, OpenedBundle};
+use airlock::format::manifest_frame::ManifestFrame;
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -413,7 +413,7 @@ pub fn assert_no_staging(parent: &Path) {
 
 /// Opens a bundle through the library (footer, manifest frame, manifest, signature forms).
 pub fn open(bundle: &Path) -> OpenedBundle {
-    reader::open(bundle).unwrap_or_else(|e| panic!("{}: {e}", bundle.display()))
+    airlock::container::bundle::open(bundle).unwrap_or_else(|e| panic!("{}: {e}", bundle.display()))
 }
 
 /// The payload bytes of a bundle: `[0, manifest_offset)`.
@@ -496,7 +496,7 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
                     let bytes = fs::read(entry.path()).unwrap();
                     (
                         bytes.len() as u64,
-                        airlock::hashing::hex(&airlock::hashing::sha256(&bytes)),
+                        airlock::format::digest::hex(&airlock::format::digest::sha256(&bytes)),
                     )
                 }),
             },

@@ -16,17 +16,18 @@
 //! 3. [`Parts::bytes`] assembles the file.
 #![allow(dead_code)]
 
-use airlock::bundle_path::BundlePath;
-use airlock::format::{self, FOOTER_LEN, Footer, Mode};
-use airlock::hashing::{Digest, sha256};
-use airlock::keys::{SigningKey, keygen, load_signing_key};
-use airlock::manifest::{
+use airlock::format::digest::{Digest, sha256};
+use airlock::format::frame::compress_frame;
+use airlock::format::manifest::{
     Artifact, BundleInfo, FileEntry, FrameRecord, Kind, Layout, Manifest, checksum_file,
     plan_frames_for, tree_digest,
 };
-use airlock::manifest_frame::{MANIFEST_PATH, SIGNATURES_DIR, SUMS_PATH, compress_frame};
-use airlock::signature::{Role, sign_manifest};
-use airlock::timefmt::Timestamp;
+use airlock::format::manifest_frame::{MANIFEST_PATH, SIGNATURES_DIR, SUMS_PATH};
+use airlock::format::path::BundlePath;
+use airlock::format::signature::{Role, sign_manifest};
+use airlock::format::time::Timestamp;
+use airlock::format::{self, FOOTER_LEN, Footer, Mode};
+use airlock::trust::keys::{SigningKey, keygen, load_signing_key};
 use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -61,7 +62,7 @@ pub struct TestKey {
 }
 
 impl TestKey {
-    /// Generates a key with `airlock::keys::keygen` and loads it back with `load_signing_key`.
+    /// Generates a key with `airlock::trust::keys::keygen` and loads it back with `load_signing_key`.
     pub fn generate() -> TestKey {
         let dir = tempfile::tempdir().expect("tempdir");
         let prefix = dir.path().join("release");
@@ -298,7 +299,7 @@ impl Parts {
         let mut parts = Parts::from_tar(entries, &canonical_tar(&files));
         parts.copies = files
             .iter()
-            .filter(|f| airlock::enforce::is_governed(&BundlePath::parse(&f.path).unwrap()))
+            .filter(|f| airlock::trust::enforce::is_governed(&BundlePath::parse(&f.path).unwrap()))
             .map(|f| (f.path.clone(), f.content.clone()))
             .collect();
         if !parts.copies.is_empty() {
@@ -307,7 +308,7 @@ impl Parts {
                 .iter()
                 .map(|(p, b)| (BundlePath::parse(p).unwrap(), b.clone()))
                 .collect();
-            if let Ok(g) = airlock::enforce::load_governed(&governed) {
+            if let Ok(g) = airlock::trust::enforce::load_governed(&governed) {
                 parts.manifest.policy = g.policy.map(|p| p.reference());
             }
             parts.seal();
@@ -420,7 +421,7 @@ impl Parts {
             out.extend(regular_entry(SUMS_PATH, &self.sums, mtime));
             for (path, bytes) in &self.copies {
                 out.extend(regular_entry(
-                    &format!("{}/{path}", airlock::manifest_frame::COPIES_DIR),
+                    &format!("{}/{path}", airlock::format::manifest_frame::COPIES_DIR),
                     bytes,
                     mtime,
                 ));

@@ -1,0 +1,834 @@
+//! Delta bundles (`docs/format.md` section 7.3): the full signed manifest frame of a new bundle
+//! plus only the payload frames an older bundle (the base) does not have, matched by the frames'
+//! sha256. `patch` (or `unpack --base`) rebuilds the new single-file bundle byte for byte, taking
+//! the other frames from the base; every frame is checked against the new signed manifest before
+//! it is written, and the base's unused frames against the base's own manifest.
+use crate::container::bundle::OpenedBundle;
+use crate::container::payload::{open_frame, read_frame, verify_frame_digest};
+use crate::container::volume::{open_carried_manifest, open_regular, read_region};
+use crate::error::{Check, Error, IoContext, Result};
+use crate::format::MAX_ENTRIES;
+use crate::format::digest::{Digest, hex};
+use crate::format::footer::{
+    FOOTER_LEN, Footer, FooterReader, FooterWriter, check_manifest_len, skippable_header,
+};
+use crate::format::manifest::{FrameRecord, Manifest};
+use crate::pack::PackOptions;
+use crate::pack::spec::Spec;
+use crate::receive::unpack::{UnpackOptions, UnpackReport};
+use crate::receive::verify::{
+    CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report,
+};
+use crate::trust::trust_file::{Trust, authenticate};
+use crate::util::output::AtomicOutput;
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Length of the delta footer.
+pub const DELTA_FOOTER_LEN: u64 = 112;
+/// Tag of the delta footer.
+pub const DELTA_TAG: &[u8; 8] = b"AIRLDLT1";
+
+/// The delta footer (`docs/format.md` section 7.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaFooter {
+    /// Number of payload frames the delta carries.
+    pub carried: u64,
+    /// Offset of the manifest frame (= bytes of carried frames).
+    pub manifest_offset: u64,
+    /// Length of the manifest frame.
+    pub manifest_len: u64,
+    /// sha256 of the base bundle's manifest.
+    pub base_manifest_sha256: Digest,
+    /// sha256 of the new bundle's manifest (the one in this delta).
+    pub manifest_sha256: Digest,
+}
+
+impl DeltaFooter {
+    /// The 112 footer bytes.
+    pub fn encode(&self) -> [u8; DELTA_FOOTER_LEN as usize] {
+        FooterWriter::<{ DELTA_FOOTER_LEN as usize }>::new(DELTA_TAG)
+            .put(16, &self.carried.to_le_bytes())
+            .put(24, &self.manifest_offset.to_le_bytes())
+            .put(32, &self.manifest_len.to_le_bytes())
+            .put(40, &self.base_manifest_sha256)
+            .put(72, &self.manifest_sha256)
+            .0
+    }
+
+    /// Parses and bounds-checks the last 112 bytes of a file of `file_len` bytes.
+    pub fn decode(bytes: &[u8], file_len: u64) -> std::result::Result<DeltaFooter, String> {
+        if bytes.len() != DELTA_FOOTER_LEN as usize {
+            return Err(format!("the delta footer must be {DELTA_FOOTER_LEN} bytes"));
+        }
+        let r = FooterReader::open(bytes, file_len, DELTA_TAG, 104, "delta footer")?;
+        let f = DeltaFooter {
+            carried: r.u64(16),
+            manifest_offset: r.u64(24),
+            manifest_len: r.u64(32),
+            base_manifest_sha256: r.digest(40),
+            manifest_sha256: r.digest(72),
+        };
+        if f.carried > MAX_ENTRIES as u64 {
+            return Err(format!(
+                "the delta footer declares {} carried frames, over the cap of {MAX_ENTRIES}",
+                f.carried
+            ));
+        }
+        check_manifest_len(f.manifest_len, "delta footer")?;
+        let end = f
+            .manifest_offset
+            .checked_add(f.manifest_len)
+            .and_then(|e| e.checked_add(8 + 8 * f.carried + DELTA_FOOTER_LEN));
+        if end != Some(file_len) {
+            return Err(format!(
+                "the delta footer places the manifest frame at {}..+{} and {} index entries, but the file is {file_len} bytes long (truncated, appended to, or a forged footer)",
+                f.manifest_offset, f.manifest_len, f.carried
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Offset of the index frame.
+    pub fn index_offset(&self) -> u64 {
+        self.manifest_offset + self.manifest_len
+    }
+}
+
+/// A delta whose footer, manifest frame and index have been read and checked for form.
+pub struct OpenedDelta {
+    /// The new bundle's manifest, as a bundle opened for trust checks. Its `path` and `file` are
+    /// the delta's; its payload frames are NOT at the offsets the manifest gives.
+    pub bundle: OpenedBundle,
+    /// The footer.
+    pub footer: DeltaFooter,
+    /// Indices (in the new manifest) of the frames the delta carries, increasing.
+    pub carried: Vec<usize>,
+    /// The compressed manifest frame, byte for byte.
+    pub manifest_frame: Vec<u8>,
+}
+
+/// Opens a delta: footer, manifest frame, index, and the index against the manifest.
+pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
+    let (file, len) = open_regular(path)?;
+    let reject = |check: Check, detail: String| Error::rejected(path, check, detail);
+    if len < DELTA_FOOTER_LEN {
+        return Err(reject(
+            Check::Footer,
+            format!("the file is {len} bytes long, too short for a delta"),
+        ));
+    }
+    let tail = read_region(&file, path, len - DELTA_FOOTER_LEN, DELTA_FOOTER_LEN)?;
+    let footer = DeltaFooter::decode(&tail, len).map_err(|e| reject(Check::Footer, e))?;
+    let index = read_region(&file, path, footer.index_offset(), 8 + 8 * footer.carried)?;
+    if index[0..8] != skippable_header((8 * footer.carried) as u32) {
+        return Err(reject(
+            Check::Footer,
+            "the frame index is not the skippable frame the footer implies".into(),
+        ));
+    }
+    let carried: Vec<usize> = index[8..]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
+        .collect();
+    let (bundle, compressed) = open_carried_manifest(
+        path,
+        file,
+        len,
+        footer.manifest_offset,
+        footer.manifest_len,
+        &footer.manifest_sha256,
+        "delta",
+    )?;
+    let frames = &bundle.manifest.frames;
+    if !carried.windows(2).all(|w| w[0] < w[1])
+        || carried.last().is_some_and(|&i| i >= frames.len())
+    {
+        return Err(reject(
+            Check::Footer,
+            format!(
+                "the frame index must list increasing frame numbers below {}",
+                frames.len()
+            ),
+        ));
+    }
+    let payload: u64 = carried.iter().map(|&i| frames[i].compressed_size).sum();
+    if payload != footer.manifest_offset {
+        return Err(reject(
+            Check::Footer,
+            format!(
+                "the delta holds {} bytes of frames, the {} frames its index lists are {payload} bytes in the manifest (truncated or extended)",
+                footer.manifest_offset,
+                carried.len()
+            ),
+        ));
+    }
+    Ok(OpenedDelta {
+        bundle,
+        footer,
+        carried,
+        manifest_frame: compressed,
+    })
+}
+
+/// The frames of `new` a delta against `base` must carry: those whose sha256 no base frame has.
+pub fn frames_to_carry(new: &Manifest, base: &Manifest) -> Vec<usize> {
+    let have: BTreeSet<Digest> = base.frames.iter().map(|f| f.sha256).collect();
+    new.frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !have.contains(&f.sha256))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Writes the delta of the (trusted, just written) bundle `new` against `base` to `output`,
+/// atomically. Frames are copied with `copy_file_range` where the kernel offers it.
+pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Result<u64> {
+    let m = &new.manifest;
+    let carried = frames_to_carry(m, &base.manifest);
+    let temp = AtomicOutput::create(output)?;
+    let temp_path = temp.temp_path().to_path_buf();
+    let mut dest = temp.handle()?;
+    let mut payload = 0u64;
+    // Copy runs of consecutive carried frames in one go.
+    let mut i = 0;
+    while i < carried.len() {
+        let mut j = i;
+        while j + 1 < carried.len() && carried[j + 1] == carried[j] + 1 {
+            j += 1;
+        }
+        let start = m.frames[carried[i]].offset;
+        let last = &m.frames[carried[j]];
+        let len = last.offset + last.compressed_size - start;
+        let mut source = new.file.try_clone().ctx("open", &new.path)?;
+        source
+            .seek(SeekFrom::Start(start))
+            .ctx("seek in", &new.path)?;
+        let copied = std::io::copy(&mut source.take(len), &mut dest).ctx("write", &temp_path)?;
+        if copied != len {
+            return Err(Error::io(
+                "read",
+                &new.path,
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        payload += len;
+        i = j + 1;
+    }
+    let manifest_frame = read_region(
+        &new.file,
+        &new.path,
+        new.footer.manifest_offset,
+        new.footer.manifest_len,
+    )?;
+    let mut w = BufWriter::new(dest);
+    w.write_all(&manifest_frame).ctx("write", &temp_path)?;
+    w.write_all(&skippable_header((8 * carried.len()) as u32))
+        .ctx("write", &temp_path)?;
+    for &c in &carried {
+        w.write_all(&(c as u64).to_le_bytes())
+            .ctx("write", &temp_path)?;
+    }
+    let footer = DeltaFooter {
+        carried: carried.len() as u64,
+        manifest_offset: payload,
+        manifest_len: manifest_frame.len() as u64,
+        base_manifest_sha256: base.manifest_sha256,
+        manifest_sha256: new.manifest_sha256,
+    };
+    w.write_all(&footer.encode()).ctx("write", &temp_path)?;
+    w.into_inner()
+        .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
+    temp.commit()?;
+    Ok(payload + manifest_frame.len() as u64 + 8 + 8 * carried.len() as u64 + DELTA_FOOTER_LEN)
+}
+
+/// What `pack --base` produced.
+#[derive(Debug, serde::Serialize)]
+pub struct DeltaReport {
+    /// The delta written.
+    pub output: PathBuf,
+    /// The base bundle.
+    pub base: PathBuf,
+    /// Base name, version and sequence.
+    pub base_version: String,
+    /// sha256 of the base's manifest, recorded in the delta.
+    pub base_manifest_sha256: String,
+    /// New name.
+    pub name: String,
+    /// New version.
+    pub version: String,
+    /// sha256 of the new manifest.
+    pub manifest_sha256: String,
+    /// Payload frames of the new bundle.
+    pub frames: usize,
+    /// Frames the delta carries.
+    pub carried_frames: usize,
+    /// Compressed bytes of those frames.
+    pub carried_bytes: u64,
+    /// Size of the delta file.
+    pub delta_bytes: u64,
+    /// Size of the full new bundle.
+    pub bundle_bytes: u64,
+    /// Where `created` came from.
+    pub created_from: &'static str,
+    /// A warning, when the delta saves nothing for a fixable reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Default delta file name: `NAME-VERSION.from-BASEVERSION.airlock-delta`.
+pub fn default_delta_name(name: &str, version: &str, base_version: &str) -> String {
+    format!("{name}-{version}.from-{base_version}.airlock-delta")
+}
+
+/// `airlock pack SPEC --base OLD`: packs the spec as usual into a temporary single-file bundle
+/// beside the output (so its manifest and frames are exactly a full pack's), then writes the delta
+/// against `base_path` and removes the temporary bundle.
+pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<DeltaReport> {
+    let base = open_base(base_path)?;
+    let output = opts.output.clone().unwrap_or_else(|| {
+        PathBuf::from(default_delta_name(
+            &spec.bundle.name,
+            &spec.bundle.version,
+            &base.manifest.bundle.version,
+        ))
+    });
+    let (_scratch, packed, new) = crate::pack::pack_to_scratch(spec, opts, &output)?;
+    let delta_bytes = write_delta(&new, &base, &output)?;
+    let carried = frames_to_carry(&new.manifest, &base.manifest);
+    let carried_bytes = carried
+        .iter()
+        .map(|&i| new.manifest.frames[i].compressed_size)
+        .sum();
+    let note = (carried.len() == new.manifest.frames.len()).then(|| {
+        "no frame is shared with the base: every file of 1 MiB or more changed, and the small files' frames differ (content, neighbours or SOURCE_DATE_EPOCH)".to_string()
+    });
+    Ok(DeltaReport {
+        output,
+        base: base_path.to_path_buf(),
+        base_version: format!(
+            "{} {} (sequence {})",
+            base.manifest.bundle.name, base.manifest.bundle.version, base.manifest.bundle.sequence
+        ),
+        base_manifest_sha256: hex(&base.manifest_sha256),
+        name: new.manifest.bundle.name.clone(),
+        version: new.manifest.bundle.version.clone(),
+        manifest_sha256: hex(&new.manifest_sha256),
+        frames: new.manifest.frames.len(),
+        carried_frames: carried.len(),
+        carried_bytes,
+        delta_bytes,
+        bundle_bytes: new.len,
+        created_from: packed.created_from,
+        note,
+    })
+}
+
+/// Human-readable summary of `pack --base`.
+pub fn render_pack(r: &DeltaReport) -> String {
+    let mut s = format!(
+        "packed delta {} {} against {} -> {} ({} bytes, {:.3}% of the {}-byte full bundle)\n  carries {} of {} frames ({} bytes); the rest come from the base\n  base manifest sha256:{}\nmanifest sha256:{}\n",
+        r.name,
+        r.version,
+        r.base_version,
+        r.output.display(),
+        r.delta_bytes,
+        100.0 * r.delta_bytes as f64 / r.bundle_bytes.max(1) as f64,
+        r.bundle_bytes,
+        r.carried_frames,
+        r.frames,
+        r.carried_bytes,
+        r.base_manifest_sha256,
+        r.manifest_sha256
+    );
+    if let Some(n) = &r.note {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s
+}
+
+/// Checks that `base` is the bundle `delta` was made against.
+fn check_base(delta: &OpenedDelta, base: &OpenedBundle) -> Result<()> {
+    if base.manifest_sha256 != delta.footer.base_manifest_sha256 {
+        let b = &base.manifest.bundle;
+        return Err(Error::rejected(
+            &base.path,
+            Check::Manifest,
+            format!(
+                "not the base of delta {}: this bundle ({} {}, sequence {}) has manifest sha256 {}, the delta was made against {}",
+                delta.bundle.path.display(),
+                b.name,
+                b.version,
+                b.sequence,
+                hex(&base.manifest_sha256),
+                hex(&delta.footer.base_manifest_sha256)
+            ),
+        ));
+    }
+    let expected = frames_to_carry(&delta.bundle.manifest, &base.manifest);
+    if expected != delta.carried {
+        return Err(Error::rejected(
+            &delta.bundle.path,
+            Check::Footer,
+            format!(
+                "the delta carries frames {:?}..., but against this base it must carry exactly the {} frames the base lacks",
+                &delta.carried[..delta.carried.len().min(8)],
+                expected.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// How a rebuild went.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RebuildStats {
+    /// Frames taken from the base.
+    pub from_base: usize,
+    /// Frames taken from the delta.
+    pub from_delta: usize,
+    /// Base frames not used, checked against the base's manifest.
+    pub base_unused_checked: usize,
+    /// Length of the rebuilt bundle.
+    pub bundle_bytes: u64,
+}
+
+enum Source {
+    /// Frame `i` of the new bundle, from the delta.
+    Delta(usize),
+    /// A frame of the new bundle, from base frame `j`.
+    Base(usize),
+    /// Base frame `j`, not used, checked only.
+    BaseUnused(usize),
+}
+
+/// Where each frame of the new bundle comes from, in the new manifest's order, then the base frames
+/// the new bundle does not use (checked only). `check_base` must have passed: every frame the delta
+/// does not carry is in the base (matched by sha256).
+fn plan_sources(delta: &OpenedDelta, base: &OpenedBundle) -> Vec<Source> {
+    let m = &delta.bundle.manifest;
+    let bm = &base.manifest;
+    let mut by_digest: HashMap<Digest, usize> = HashMap::new();
+    for (j, f) in bm.frames.iter().enumerate() {
+        by_digest.entry(f.sha256).or_insert(j);
+    }
+    let carried: BTreeSet<usize> = delta.carried.iter().copied().collect();
+    let mut used = vec![false; bm.frames.len()];
+    let mut plan: Vec<Source> = Vec::with_capacity(m.frames.len());
+    for (i, f) in m.frames.iter().enumerate() {
+        if carried.contains(&i) {
+            plan.push(Source::Delta(i));
+        } else {
+            let j = by_digest[&f.sha256];
+            used[j] = true;
+            plan.push(Source::Base(j));
+        }
+    }
+    plan.extend(
+        (0..bm.frames.len())
+            .filter(|&j| !used[j])
+            .map(Source::BaseUnused),
+    );
+    plan
+}
+
+/// The file a planned frame is read from, the words that name it in messages, its index there
+/// and the record (in that file's signed manifest) it must match.
+fn planned<'a>(
+    delta: &'a OpenedDelta,
+    base: &'a OpenedBundle,
+    source: &Source,
+) -> (&'a Path, &'static str, usize, &'a FrameRecord) {
+    match *source {
+        Source::Delta(i) => (
+            &delta.bundle.path,
+            DELTA_PLACE,
+            i,
+            &delta.bundle.manifest.frames[i],
+        ),
+        Source::Base(j) | Source::BaseUnused(j) => {
+            (&base.path, "the base bundle", j, &base.manifest.frames[j])
+        }
+    }
+}
+
+/// How a bad carried frame names the delta.
+const DELTA_PLACE: &str = "the delta (re-transfer it)";
+
+/// Reads the frames of `plan` in order, from the delta (its carried frames are back to back, in
+/// index order) or the base; hands each (position in the plan, bytes) to `emit`.
+fn read_planned(
+    delta: &OpenedDelta,
+    base: &OpenedBundle,
+    plan: &[Source],
+    emit: &mut dyn FnMut(usize, Vec<u8>) -> bool,
+) -> Result<()> {
+    let dpath = &delta.bundle.path;
+    let dreader = crate::receive::verify::rewound(&delta.bundle.file, dpath)?;
+    let mut dreader = std::io::BufReader::with_capacity(1 << 20, dreader);
+    let mut breader = base.file.try_clone().ctx("open", &base.path)?;
+    for (k, source) in plan.iter().enumerate() {
+        let (path, _, index, record) = planned(delta, base, source);
+        let bytes = if matches!(source, Source::Delta(_)) {
+            read_frame(path, &mut dreader, index, record)?
+        } else {
+            breader
+                .seek(SeekFrom::Start(record.offset))
+                .ctx("seek in", path)?;
+            read_frame(path, &mut breader, index, record)?
+        };
+        if !emit(k, bytes) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The new bundle's payload frames, read from the delta or the base in the new manifest's order.
+struct DeltaFrames<'a> {
+    delta: &'a OpenedDelta,
+    base: &'a OpenedBundle,
+    plan: Vec<Source>,
+}
+
+impl crate::receive::verify::FrameSource for DeltaFrames<'_> {
+    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
+        let new_frames = self.delta.bundle.manifest.frames.len();
+        read_planned(self.delta, self.base, &self.plan[..new_frames], emit)
+    }
+
+    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+        // A base frame matches the new frame by sha256; its record in the (signed) base manifest
+        // must also give the new manifest's length.
+        let (path, place, at, record) = planned(self.delta, self.base, &self.plan[index]);
+        let expected = self.delta.bundle.manifest.frames[index].uncompressed_size;
+        if record.uncompressed_size != expected {
+            return Err(Error::rejected(
+                path,
+                Check::FrameDigest,
+                format!(
+                    "{place}: frame {at} is {} bytes decompressed, the new manifest says {expected}",
+                    record.uncompressed_size
+                ),
+            ));
+        }
+        open_frame(path, place, at, record, bytes)
+    }
+}
+
+/// Rebuilds the new single-file bundle from `base` and `delta` into `writer`: frames in the new
+/// manifest's order, each checked against the new signed manifest before it is written (a base frame
+/// also thereby against the base's manifest, whose record has the same sha256); base frames the
+/// new bundle does not use are checked against the base's manifest too. Then the manifest frame and
+/// the bundle footer. The result is byte-identical to the bundle the delta was made from.
+pub fn rebuild(
+    delta: &OpenedDelta,
+    base: &OpenedBundle,
+    writer: &mut impl Write,
+    out_path: &Path,
+    threads: usize,
+) -> Result<RebuildStats> {
+    check_base(delta, base)?;
+    let m = &delta.bundle.manifest;
+    let plan = plan_sources(delta, base);
+    let unused: Vec<usize> = plan
+        .iter()
+        .filter_map(|s| match s {
+            Source::BaseUnused(j) => Some(*j),
+            _ => None,
+        })
+        .collect();
+    let from_base = m.frames.len() - delta.carried.len();
+    crate::util::pipeline::run(
+        threads,
+        threads + 2,
+        |emitter| read_planned(delta, base, &plan, &mut |k, bytes| emitter.emit((k, bytes))),
+        |(k, bytes): (usize, Vec<u8>)| {
+            let (path, place, at, record) = planned(delta, base, &plan[k]);
+            verify_frame_digest(path, place, at, record, &bytes)?;
+            Ok((k, bytes))
+        },
+        |ordered| {
+            let mut written = 0usize;
+            for r in ordered {
+                let (k, bytes) = r?;
+                if !matches!(plan[k], Source::BaseUnused(_)) {
+                    writer.write_all(&bytes).ctx("write", out_path)?;
+                    written += 1;
+                }
+            }
+            if written != m.frames.len() {
+                return Err(Error::Environment(format!(
+                    "only {written} of {} frames were rebuilt",
+                    m.frames.len()
+                )));
+            }
+            Ok(())
+        },
+    )?;
+    let footer = Footer {
+        manifest_offset: m.layout.payload_bytes,
+        manifest_len: delta.manifest_frame.len() as u64,
+    };
+    writer
+        .write_all(&delta.manifest_frame)
+        .ctx("write", out_path)?;
+    writer.write_all(&footer.encode()).ctx("write", out_path)?;
+    writer.flush().ctx("write", out_path)?;
+    Ok(RebuildStats {
+        from_base,
+        from_delta: delta.carried.len(),
+        base_unused_checked: unused.len(),
+        bundle_bytes: m.layout.payload_bytes + delta.manifest_frame.len() as u64 + FOOTER_LEN,
+    })
+}
+
+/// Opens the base bundle of a delta: a full single-file bundle, or an explanation of what it is
+/// instead.
+pub fn open_base(path: &Path) -> Result<OpenedBundle> {
+    match crate::container::volume::sniff(path)? {
+        crate::container::volume::Container::Bundle => crate::container::bundle::open(path),
+        crate::container::volume::Container::Volume => Err(Error::config(
+            path,
+            "is a volume, not a full bundle: a delta's base must be the single-file bundle",
+            "join the base's volumes first (`airlock join VOLUMES -o OLD_BUNDLE`)",
+        )),
+        crate::container::volume::Container::Delta => Err(Error::config(
+            path,
+            "is a delta, not a full bundle: a delta's base must be the single-file bundle",
+            "rebuild that bundle first (`airlock patch`)",
+        )),
+    }
+}
+
+/// Opens `path` as a delta, or explains what it is instead.
+pub fn open_delta_arg(path: &Path) -> Result<OpenedDelta> {
+    match crate::container::volume::sniff(path)? {
+        crate::container::volume::Container::Delta => open_delta(path),
+        crate::container::volume::Container::Volume => Err(Error::config(
+            path,
+            "is a volume, not a delta bundle",
+            "join the volumes first (`airlock join`), or pass the delta made by `airlock pack --base`",
+        )),
+        crate::container::volume::Container::Bundle => {
+            crate::container::bundle::open(path)?;
+            Err(Error::config(
+                path,
+                "is a full bundle, not a delta",
+                "use it as it is (no --base needed), or pass the delta made by `airlock pack --base`",
+            ))
+        }
+    }
+}
+
+/// What `patch` did.
+#[derive(Debug, serde::Serialize)]
+pub struct PatchReport {
+    /// The bundle written.
+    pub output: PathBuf,
+    /// The base bundle.
+    pub base: PathBuf,
+    /// The delta.
+    pub delta: PathBuf,
+    /// New name.
+    pub name: String,
+    /// New version.
+    pub version: String,
+    /// sha256 of the new manifest.
+    pub manifest_sha256: String,
+    /// How the frames were assembled.
+    #[serde(flatten)]
+    pub stats: RebuildStats,
+}
+
+/// `airlock patch OLD DELTA -o NEW`: rebuilds the new single-file bundle atomically (temporary
+/// file beside NEW, then rename). No trust file is involved: every frame is checked against the
+/// signed manifests, and NEW is verified like any bundle where it is used.
+pub fn patch(
+    base_path: &Path,
+    delta_path: &Path,
+    output: Option<&Path>,
+    threads: usize,
+) -> Result<PatchReport> {
+    let delta = open_delta_arg(delta_path)?;
+    let base = open_base(base_path)?;
+    check_base(&delta, &base)?;
+    let m = &delta.bundle.manifest;
+    let output = output.map(Path::to_path_buf).unwrap_or_else(|| {
+        PathBuf::from(crate::pack::default_output_name(
+            &m.bundle.name,
+            &m.bundle.version,
+        ))
+    });
+    let temp = AtomicOutput::create(&output)?;
+    let temp_path = temp.temp_path().to_path_buf();
+    let mut w = BufWriter::with_capacity(1 << 20, temp.handle()?);
+    let stats = rebuild(&delta, &base, &mut w, &temp_path, threads)?;
+    w.into_inner()
+        .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
+    temp.commit()?;
+    Ok(PatchReport {
+        output,
+        base: base_path.to_path_buf(),
+        delta: delta_path.to_path_buf(),
+        name: m.bundle.name.clone(),
+        version: m.bundle.version.clone(),
+        manifest_sha256: hex(&delta.bundle.manifest_sha256),
+        stats,
+    })
+}
+
+/// `airlock unpack DELTA --base OLD`: checks the delta's signatures (as for any bundle) and the
+/// base's signatures against the trust file (its expiry and target are not judged: it is only a
+/// source of frames, each checked against the new manifest), rebuilds the new bundle into a
+/// temporary file beside the destination, then unpacks that as usual.
+pub fn unpack_delta(
+    delta_path: &Path,
+    base_path: &Path,
+    trust: &Trust,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let delta = open_delta_arg(delta_path)?;
+    check_authenticity(&delta.bundle, trust, opts.now, opts.state.as_ref())?;
+    let base = open_base(base_path)?;
+    check_base(&delta, &base)?;
+    authenticate(&base, trust)?;
+    let plan = plan_sources(&delta, &base);
+    // The base frames the new bundle does not use are checked too: the whole base is verified.
+    let unused = &plan[delta.bundle.manifest.frames.len()..];
+    let mut checked = Ok(());
+    read_planned(&delta, &base, unused, &mut |k, bytes| {
+        let (path, place, at, record) = planned(&delta, &base, &unused[k]);
+        checked = verify_frame_digest(path, place, at, record, &bytes);
+        checked.is_ok()
+    })?;
+    checked?;
+    let frames = DeltaFrames {
+        delta: &delta,
+        base: &base,
+        plan,
+    };
+    let mut report =
+        crate::receive::unpack::unpack_from(&delta.bundle, &frames, trust, dest, opts)?;
+    report.verify.bundle = format!(
+        "{} (patched onto {})",
+        delta_path.display(),
+        base_path.display()
+    );
+    Ok(report)
+}
+
+/// What a delta carries.
+#[derive(Debug, serde::Serialize)]
+pub struct DeltaInfo {
+    /// sha256 of the base manifest the delta needs.
+    pub base_manifest_sha256: String,
+    /// Frames carried and checked.
+    pub carried_frames: usize,
+    /// Frames of the new bundle.
+    pub frames: usize,
+}
+
+/// What `verify DELTA` established: the usual verify report (its `bundle` is the delta file, its
+/// `frames` the frames the delta carries), plus what the delta needs from its base.
+#[derive(Debug, serde::Serialize)]
+pub struct DeltaVerifyReport {
+    /// As for a bundle.
+    #[serde(flatten)]
+    pub verify: VerifyReport,
+    /// The delta.
+    pub delta: DeltaInfo,
+}
+
+/// Verifies a delta on its own: its signed manifest against the trust file (everything `verify`
+/// decides from the manifest frame), and the frames it carries against that manifest. The base is
+/// not needed.
+pub fn verify_delta(
+    delta: &OpenedDelta,
+    trust: &Trust,
+    opts: &VerifyOptions,
+) -> Result<DeltaVerifyReport> {
+    let mut auth = check_authenticity(&delta.bundle, trust, opts.now, opts.state.as_ref())?;
+    let m = &delta.bundle.manifest;
+    let carried = &delta.carried;
+    // Carried frames are back to back from offset 0, in index order.
+    crate::receive::verify::check_frames(
+        &delta.bundle.path,
+        &delta.bundle.file,
+        &m.frames,
+        carried,
+        DELTA_PLACE,
+        opts.deep,
+        opts.threads,
+    )?;
+    auth.checks.push(CheckOutcome {
+        check: Check::FrameDigest.name(),
+        detail: format!(
+            "the {} carried frames (of {}) match the manifest; the other {} come from base manifest sha256:{}",
+            carried.len(),
+            m.frames.len(),
+            m.frames.len() - carried.len(),
+            hex(&delta.footer.base_manifest_sha256)
+        ),
+    });
+    let mut verify = report(&delta.bundle, auth, false);
+    verify.frames = carried.len();
+    Ok(DeltaVerifyReport {
+        verify,
+        delta: DeltaInfo {
+            base_manifest_sha256: hex(&delta.footer.base_manifest_sha256),
+            carried_frames: carried.len(),
+            frames: m.frames.len(),
+        },
+    })
+}
+
+/// Human-readable rendering of a delta verification.
+pub fn render_verify(r: &DeltaVerifyReport) -> String {
+    let v = &r.verify;
+    let mut s = format!(
+        "{}: verified delta {} {} (sequence {}) for {}; install with `airlock unpack {} --base OLD` or `airlock patch OLD {} -o NEW`\n",
+        v.bundle, v.name, v.version, v.sequence, v.target, v.bundle, v.bundle
+    );
+    for c in &v.checks {
+        s.push_str(&format!("  ok  {:<13} {}\n", c.check, c.detail));
+    }
+    for sig in &v.signers {
+        s.push_str(&format!(
+            "  signer {} as {}: {}\n",
+            sig.key_id, sig.role, sig.status
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_round_trip_and_bounds() {
+        let f = DeltaFooter {
+            carried: 2,
+            manifest_offset: 1000,
+            manifest_len: 300,
+            base_manifest_sha256: [1; 32],
+            manifest_sha256: [2; 32],
+        };
+        let len = 1000 + 300 + 8 + 16 + DELTA_FOOTER_LEN;
+        assert_eq!(DeltaFooter::decode(&f.encode(), len), Ok(f));
+        assert!(DeltaFooter::decode(&f.encode(), len - 1).is_err());
+        let mut bad = f.encode();
+        bad[111] = 1;
+        assert!(DeltaFooter::decode(&bad, len).is_err());
+        let huge = DeltaFooter {
+            carried: u64::MAX / 4,
+            ..f
+        };
+        assert!(DeltaFooter::decode(&huge.encode(), len).is_err());
+    }
+}

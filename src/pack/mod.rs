@@ -1,0 +1,538 @@
+//! `airlock pack`: spec → signed bundle. Files are read once, sequentially, hashed as they stream
+//! into frames; frames are compressed and hashed on a worker pool and written in order; the
+//! manifest, checksum file and release signature go into the final frame, then the footer. The
+//! output appears atomically (temporary file in the same directory, then rename).
+pub mod sign;
+pub mod source;
+pub mod spec;
+
+use crate::container::payload::{PackFile, PayloadStream, unwrap_io};
+use crate::error::{Check, Error, IoContext, Result};
+use crate::format::digest::{Digest, hex, sha256};
+use crate::format::frame::compress_frame;
+use crate::format::manifest::{
+    Artifact, BundleInfo, FileEntry, FrameRecord, Layout, Manifest, artifact_digest,
+    check_file_set, files_below,
+};
+use crate::format::manifest_frame::{MAX_COPY_BYTES, ManifestFrame};
+use crate::format::path::BundlePath;
+use crate::format::signature::{Role, sign_manifest};
+use crate::format::time::{Timestamp, check_mtime};
+use crate::format::{self, Footer, FrameSpan};
+use crate::pack::source::collect;
+use crate::pack::spec::Spec;
+use crate::trust::enforce::{WeightsRule, gate_file, is_governed, load_governed, release_facts};
+use crate::trust::keys::SigningKey;
+use crate::trust::policy::{self, BundleFacts};
+use crate::util::output::{AtomicOutput, BackgroundFlush};
+use crate::util::pipeline;
+use crate::util::progress::Progress;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// How to pack.
+pub struct PackOptions {
+    /// The release key.
+    pub key: SigningKey,
+    /// Output path; default `NAME-VERSION.airlock.tar.zst` in the current directory.
+    pub output: Option<PathBuf>,
+    /// Worker threads for compression.
+    pub threads: usize,
+    /// zstd level.
+    pub level: i32,
+    /// SOURCE_DATE_EPOCH, if set: entry mtimes and `created`; at most `timefmt::MAX_MTIME`.
+    pub source_date_epoch: Option<u64>,
+    /// The current time: signing time, and `created` when nothing fixes it.
+    pub now: Timestamp,
+}
+
+/// What `pack` produced.
+#[derive(Debug, serde::Serialize)]
+pub struct PackReport {
+    /// The bundle written.
+    pub output: PathBuf,
+    /// sha256 of the manifest.
+    pub manifest_sha256: String,
+    /// Files packed.
+    pub files: usize,
+    /// Content bytes packed.
+    pub bytes: u64,
+    /// Payload frames.
+    pub frames: usize,
+    /// Bundle size in bytes.
+    pub bundle_bytes: u64,
+    /// Where `created` came from: "SOURCE_DATE_EPOCH", "spec" or "clock".
+    pub created_from: &'static str,
+}
+
+/// Default output file name for a bundle.
+pub fn default_output_name(name: &str, version: &str) -> String {
+    format!("{name}-{version}.airlock.tar.zst")
+}
+
+/// An artifact's kind, name and directory in the bundle.
+pub type ArtifactRoot = (crate::format::manifest::Kind, String, BundlePath);
+
+/// Lists the spec's files as sorted manifest entries (digests not yet known).
+pub fn plan_files(spec: &Spec) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
+    let mut files = Vec::new();
+    let mut artifacts = Vec::new();
+    for a in &spec.artifacts {
+        let root = BundlePath::parse(&format!("{}/{}", a.kind.as_str(), a.name)).map_err(|e| {
+            Error::config(
+                &spec.path,
+                format!("artifact `{}`: {e}", a.name),
+                "rename the artifact",
+            )
+        })?;
+        for f in collect(&a.source)? {
+            let path = root.join(&f.relative).map_err(|e| {
+                Error::config(
+                    &f.source,
+                    format!("cannot be bundled as `{}/{}`: {e}", root, f.relative.escape_debug()),
+                    "rename the file to portable characters (A-Z a-z 0-9 . _ - + @ = , ~ %), or shorten its path",
+                )
+            })?;
+            files.push(PackFile {
+                entry: FileEntry {
+                    path,
+                    size: f.size,
+                    mode: f.mode,
+                    sha256: [0; 32],
+                },
+                source: f.source,
+            });
+        }
+        artifacts.push((a.kind, a.name.clone(), root));
+    }
+    files.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    let entries: Vec<FileEntry> = files.iter().map(|f| f.entry.clone()).collect();
+    check_file_set(&entries)
+        .map_err(|e| Error::config(&spec.path, e, "rename or remove the clashing files"))?;
+    if files.is_empty() {
+        return Err(Error::config(
+            &spec.path,
+            "the artifacts contain no files",
+            "check the artifact paths",
+        ));
+    }
+    if files.len() > format::MAX_ENTRIES {
+        return Err(Error::config(
+            &spec.path,
+            format!("more than {} files", format::MAX_ENTRIES),
+            "split the release into several bundles",
+        ));
+    }
+    artifacts.sort_by(|a, b| a.2.cmp(&b.2));
+    Ok((files, artifacts))
+}
+
+/// Packs `spec` into a bundle.
+pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
+    let b = &spec.bundle;
+    let source_date_epoch = opts
+        .source_date_epoch
+        .map(|t| check_mtime("SOURCE_DATE_EPOCH", t).map_err(|e| sde_error(&spec.path, e)))
+        .transpose()?;
+    let (created, created_from) = match (source_date_epoch, b.created) {
+        (Some(t), _) => (
+            Timestamp::from_unix(t).expect("bounded by MAX_MTIME, below MAX_UNIX"),
+            "SOURCE_DATE_EPOCH",
+        ),
+        (None, Some(t)) => (t, "spec"),
+        (None, None) => (opts.now, "clock"),
+    };
+    let expires = match b.expires {
+        Some(t) => t,
+        None => created.checked_add_days(b.valid_days).ok_or_else(|| {
+            Error::config(
+                &spec.path,
+                format!(
+                    "[bundle] valid_days = {} from created {created} (from {created_from}) ends after 9999-12-31T23:59:59Z",
+                    b.valid_days
+                ),
+                "set a smaller valid_days, or expires = \"YYYY-MM-DDTHH:MM:SSZ\"",
+            )
+        })?,
+    };
+    if expires <= opts.now {
+        return Err(Error::config(
+            &spec.path,
+            format!(
+                "the bundle would have expired already: created {created} (from {created_from}), expires {expires}"
+            ),
+            "set [bundle] expires = \"YYYY-MM-DDTHH:MM:SSZ\" (or a larger valid_days, or a recent SOURCE_DATE_EPOCH)",
+        ));
+    }
+    if expires <= created {
+        return Err(Error::config(
+            &spec.path,
+            "`expires` is not after the creation time",
+            "set a later expires",
+        ));
+    }
+    if !(1..=22).contains(&opts.level) {
+        return Err(Error::config(
+            "--level",
+            format!("{} is out of range", opts.level),
+            "use a zstd level from 1 to 22",
+        ));
+    }
+    let mtime = source_date_epoch.unwrap_or(0);
+    let (mut files, artifact_roots) = plan_files(spec)?;
+    let spans = format::plan_frames(files.iter().map(|f| f.entry.size));
+    let copies = read_governed(&files)?;
+    let governed = load_governed(&copies).map_err(|e| {
+        Error::config(
+            &spec.path,
+            e,
+            "fix the policy or safeguard file named above",
+        )
+    })?;
+    let allowed: Vec<String> = governed
+        .policy
+        .as_ref()
+        .map(|p| {
+            p.policy
+                .allowed_files
+                .iter()
+                .map(|a| a.path.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for f in &files {
+        gate_file(&spec.path, &f.entry.path, &f.source, &allowed, None)?;
+    }
+    if let Some(p) = &governed.policy {
+        if p.signatures.is_empty() {
+            return Err(Error::config(
+                &spec.path,
+                format!("the policy `{}` carries no signature", p.path),
+                "the model provider signs policy.toml (`airlock sign-policy` or `minisign -S`); put the .minisig beside it in the policy artifact",
+            ));
+        }
+        // Rules that do not depend on file digests are checked before any compression work.
+        let early = BundleFacts {
+            target: &b.target,
+            models: Vec::new(),
+            safeguards: governed.safeguards.clone(),
+            notice_given: b.notice_given,
+            not_before: b.not_before,
+            stray_weights: Vec::new(),
+        };
+        policy::evaluate(&p.policy, &early, opts.now).map_err(|v| policy_refusal(&spec.path, v))?;
+    }
+
+    let output = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_output_name(&b.name, &b.version)));
+    let out = AtomicOutput::create(&output)?;
+    let temp_path = out.temp_path().to_path_buf();
+    let mut writer = BufWriter::with_capacity(1 << 20, out.handle()?);
+
+    // Writeback runs while later frames are compressed, so the fsync before the rename is short.
+    let flush = BackgroundFlush::start(out.handle()?, &temp_path);
+    let frames = write_payload(
+        &mut files,
+        &spans,
+        mtime,
+        opts,
+        &mut writer,
+        &temp_path,
+        &flush,
+    )?;
+    let payload_bytes: u64 = frames.iter().map(|f| f.compressed_size).sum();
+
+    let sources: Vec<(BundlePath, PathBuf)> = files
+        .iter()
+        .map(|f| (f.entry.path.clone(), f.source.clone()))
+        .collect();
+    let entries: Vec<FileEntry> = files.into_iter().map(|f| f.entry).collect();
+    let artifacts = artifact_roots
+        .into_iter()
+        .map(|(kind, name, path)| artifact_record(kind, name, path, &entries))
+        .collect();
+    let sums = crate::format::manifest::checksum_file(&entries);
+    let manifest = Manifest {
+        bundle: BundleInfo {
+            name: b.name.clone(),
+            version: b.version.clone(),
+            sequence: b.sequence,
+            target: b.target.clone(),
+            created,
+            expires,
+            mtime,
+            notice_given: b.notice_given,
+            not_before: b.not_before,
+        },
+        layout: Layout {
+            zstd_level: opts.level,
+            payload_bytes,
+            checksums_sha256: sha256(sums.as_bytes()),
+        },
+        policy: governed.policy.as_ref().map(|p| p.reference()),
+        artifacts,
+        frames,
+        files: entries,
+    };
+    for (path, bytes) in &copies {
+        let listed = manifest
+            .files
+            .iter()
+            .find(|f| f.path == *path)
+            .map(|f| f.sha256);
+        if listed != Some(sha256(bytes)) {
+            return Err(Error::config(
+                &spec.path,
+                format!("`{path}` changed while it was being packed"),
+                "pack again",
+            ));
+        }
+    }
+    if let Some(p) = &governed.policy {
+        policy::evaluate(&p.policy, &release_facts(&manifest, &governed), opts.now)
+            .map_err(|v| policy_refusal(&spec.path, v))?;
+        // Weights outside model artifacts, by content (the evaluation above judged names).
+        let rule = WeightsRule {
+            policy: &p.policy,
+            manifest: &manifest,
+        };
+        for (path, source) in &sources {
+            rule.check_file(&spec.path, path, source, &allowed)
+                .map_err(refusing_to_pack)?;
+        }
+    }
+    let manifest_text = manifest.to_canonical();
+    debug_assert!(manifest.check_consistency().is_ok());
+    let (sig_name, sig_text) = sign_manifest(
+        &opts.key,
+        manifest_text.as_bytes(),
+        &manifest.bundle,
+        Role::Release,
+        opts.now,
+    )
+    .map_err(Error::Environment)?;
+    let frame = ManifestFrame {
+        manifest: manifest_text.clone().into_bytes(),
+        sums: sums.into_bytes(),
+        copies,
+        signatures: vec![(sig_name, sig_text.into_bytes())],
+        mtime,
+    };
+    let bundle_bytes = write_tail(&mut writer, &frame, payload_bytes, opts.level, &temp_path)?;
+    writer
+        .into_inner()
+        .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
+    flush.finish()?;
+    out.commit()?;
+    Ok(PackReport {
+        output,
+        manifest_sha256: hex(&sha256(manifest_text.as_bytes())),
+        files: manifest.files.len(),
+        bytes: manifest.files.iter().map(|f| f.size).sum(),
+        frames: manifest.frames.len(),
+        bundle_bytes,
+        created_from,
+    })
+}
+
+/// A policy rule broken by the release being packed: say it is the packer's refusal.
+fn refusing_to_pack(e: Error) -> Error {
+    match e {
+        Error::Rejected {
+            file,
+            check,
+            detail,
+        } => Error::Rejected {
+            file,
+            check,
+            detail: format!("{detail} (refusing to pack)"),
+        },
+        other => other,
+    }
+}
+
+fn sde_error(spec: &Path, detail: String) -> Error {
+    Error::config(
+        spec,
+        detail,
+        "set SOURCE_DATE_EPOCH to the release's commit time, e.g. $(git log -1 --format=%ct)",
+    )
+}
+
+fn policy_refusal(spec: &Path, v: policy::Violation) -> Error {
+    Error::rejected(
+        spec,
+        Check::Policy,
+        format!("rule {}: {} (refusing to pack)", v.rule, v.detail),
+    )
+}
+
+/// Reads the policy and safeguard files to be copied into the manifest frame.
+fn read_governed(files: &[PackFile]) -> Result<Vec<(BundlePath, Vec<u8>)>> {
+    let mut copies = Vec::new();
+    for f in files.iter().filter(|f| is_governed(&f.entry.path)) {
+        if f.entry.size > MAX_COPY_BYTES {
+            return Err(Error::config(
+                &f.source,
+                format!("policy and safeguard files are limited to {MAX_COPY_BYTES} bytes"),
+                "keep policies and safeguard configs small; put data in a `data` artifact",
+            ));
+        }
+        copies.push((
+            f.entry.path.clone(),
+            crate::util::fs::read_input(&f.source, "policy or safeguard file", MAX_COPY_BYTES)?,
+        ));
+    }
+    Ok(copies)
+}
+
+/// Packs `spec` into a scratch directory beside `output` (so the later rename or copy stays on
+/// one file system), for commands that post-process a full bundle (volumes, deltas). The bundle
+/// lives as long as the returned directory.
+pub fn pack_to_scratch(
+    spec: &Spec,
+    opts: PackOptions,
+    output: &Path,
+) -> Result<(
+    tempfile::TempDir,
+    PackReport,
+    crate::container::bundle::OpenedBundle,
+)> {
+    let dir = crate::util::output::parent_dir(output);
+    let work = tempfile::Builder::new()
+        .prefix(".airlock-scratch-")
+        .tempdir_in(&dir)
+        .ctx("create a temporary directory in", &dir)?;
+    let full = work.path().join("bundle.airlock.tar.zst");
+    let report = pack(
+        spec,
+        &PackOptions {
+            output: Some(full.clone()),
+            ..opts
+        },
+    )?;
+    let opened = crate::container::bundle::open(&full)?;
+    Ok((work, report, opened))
+}
+
+/// Writes the manifest frame and footer after `payload_bytes` of payload; returns the bundle size.
+pub fn write_tail(
+    writer: &mut impl Write,
+    frame: &ManifestFrame,
+    payload_bytes: u64,
+    level: i32,
+    path: &Path,
+) -> Result<u64> {
+    let compressed = frame
+        .encode(level)
+        .ctx("compress the manifest frame for", path)?;
+    if compressed.len() as u64 > format::MANIFEST_FRAME_CAP {
+        return Err(Error::config(
+            path,
+            "the manifest frame exceeds its 16 MiB cap",
+            "split the release into several bundles",
+        ));
+    }
+    let footer = Footer {
+        manifest_offset: payload_bytes,
+        manifest_len: compressed.len() as u64,
+    };
+    writer.write_all(&compressed).ctx("write", path)?;
+    writer.write_all(&footer.encode()).ctx("write", path)?;
+    writer.flush().ctx("write", path)?;
+    Ok(payload_bytes + compressed.len() as u64 + format::FOOTER_LEN)
+}
+
+fn artifact_record(
+    kind: crate::format::manifest::Kind,
+    name: String,
+    path: BundlePath,
+    entries: &[FileEntry],
+) -> Artifact {
+    let files = files_below(entries, &path);
+    Artifact {
+        kind,
+        tree_digest: artifact_digest(&path, files),
+        files: files.len() as u64,
+        bytes: files.iter().map(|f| f.size).sum(),
+        name,
+        path,
+    }
+}
+
+fn write_payload(
+    files: &mut [PackFile],
+    spans: &[FrameSpan],
+    mtime: u64,
+    opts: &PackOptions,
+    writer: &mut impl Write,
+    out_path: &Path,
+    flush: &BackgroundFlush,
+) -> Result<Vec<FrameRecord>> {
+    let level = opts.level;
+    let threads = opts.threads.max(1);
+    let progress = Progress::start("pack", spans.iter().map(|s| s.len).sum());
+    const FLUSH_EVERY: u64 = 256 << 20;
+    let (_, frames) = pipeline::run(
+        threads,
+        threads + 2,
+        |emitter| {
+            let mut stream = PayloadStream::new(files, mtime);
+            for span in spans {
+                let mut buf = vec![0u8; span.len as usize];
+                stream
+                    .read_exact(&mut buf)
+                    .map_err(|e| unwrap_io(e, "read", out_path))?;
+                if !emitter.emit(buf) {
+                    return Ok(());
+                }
+            }
+            // The last file's content may end exactly where the last frame ends (size a multiple
+            // of 512, or empty): read on to the end of the stream so its digest is finalised.
+            let mut rest = [0u8; 1];
+            let n = stream
+                .read(&mut rest)
+                .map_err(|e| unwrap_io(e, "read", out_path))?;
+            if n != 0 {
+                return Err(Error::Environment(
+                    "the payload stream is longer than the frame plan".into(),
+                ));
+            }
+            Ok(())
+        },
+        |raw: Vec<u8>| {
+            let compressed = compress_frame(&raw, level)
+                .map_err(|e| Error::Environment(format!("zstd compression failed: {e}")))?;
+            let digest: Digest = sha256(&compressed);
+            Ok((compressed, digest, raw.len() as u64))
+        },
+        |ordered| {
+            let mut records = Vec::with_capacity(spans.len());
+            let mut offset = 0u64;
+            let mut unflushed = 0u64;
+            for result in ordered {
+                let (compressed, digest, raw_len) = result?;
+                writer.write_all(&compressed).ctx("write", out_path)?;
+                progress.advance(raw_len);
+                unflushed += compressed.len() as u64;
+                if unflushed >= FLUSH_EVERY {
+                    writer.flush().ctx("write", out_path)?;
+                    flush.nudge();
+                    unflushed = 0;
+                }
+                records.push(FrameRecord {
+                    offset,
+                    compressed_size: compressed.len() as u64,
+                    uncompressed_size: raw_len,
+                    sha256: digest,
+                });
+                offset += compressed.len() as u64;
+            }
+            Ok(records)
+        },
+    )?;
+    progress.finish();
+    Ok(frames)
+}

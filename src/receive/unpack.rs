@@ -1,0 +1,431 @@
+//! `airlock unpack`: everything `verify` checks, then extraction into a staging directory beside
+//! the destination (file hashes checked as written, each file fsynced), then one atomic rename —
+//! or, with `--replace`, an atomic exchange. The destination is either the complete verified tree
+//! or untouched. A lock beside the destination serialises concurrent runs; leftovers of a killed
+//! run are removed by the next one; re-running over the identical tree (contents hashed) is a no-op.
+use crate::container::bundle::OpenedBundle;
+use crate::error::Check;
+use crate::error::{Error, IoContext, Result};
+use crate::format::digest::hex;
+use crate::format::manifest::{FileEntry, Manifest};
+use crate::receive::verify::{
+    BundleFrames, CheckOutcome, FrameSource, VerifyReport, check_authenticity, report,
+    stream_payload,
+};
+use crate::trust::enforce::{WeightsRule, gate_file};
+use crate::trust::state::StateDir;
+use crate::trust::trust_file::Trust;
+use crate::util::fs::{DirLock, remove_any};
+use crate::util::output::sync_dir;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How to unpack.
+pub struct UnpackOptions {
+    /// The time to judge expiry against.
+    pub now: crate::format::time::Timestamp,
+    /// Worker threads.
+    pub threads: usize,
+    /// Swap out an existing destination that holds another tree.
+    pub replace: bool,
+    /// State directory: rollback check before, record after; `None` skips both.
+    pub state: Option<StateDir>,
+}
+
+/// What `unpack` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The destination did not exist and now holds the bundle's tree.
+    Installed,
+    /// The destination already held this bundle's tree: nothing was written.
+    AlreadyPresent,
+    /// The destination held another tree, now swapped for this bundle's.
+    Replaced,
+}
+
+/// The result of a successful unpack.
+#[derive(Debug, serde::Serialize)]
+pub struct UnpackReport {
+    /// Everything verify reports.
+    #[serde(flatten)]
+    pub verify: VerifyReport,
+    /// The destination directory.
+    pub dest: String,
+    /// What happened to it.
+    pub outcome: Outcome,
+}
+
+/// Paths of the helper files kept beside a destination.
+struct Beside {
+    parent: PathBuf,
+    lock: PathBuf,
+    staging_prefix: String,
+}
+
+fn beside(dest: &Path) -> Result<Beside> {
+    let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::config(
+            dest,
+            "the destination has no usable final component",
+            "pass a directory path such as /opt/models/acme-7b",
+        )
+    })?;
+    match fs::symlink_metadata(dest) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(Error::config(
+                dest,
+                "the destination is a symbolic link; airlock installs a tree in place of the destination, so a link would be replaced, not followed",
+                "pass the directory the link points to as --dest",
+            ));
+        }
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::config(
+                dest,
+                "the destination exists and is not a directory",
+                "remove or rename that file, or choose another --dest",
+            ));
+        }
+        _ => {}
+    }
+    let parent = crate::util::output::parent_dir(dest);
+    if !parent.is_dir() {
+        let why = if parent.exists() {
+            format!("{} is not a directory", parent.display())
+        } else {
+            "the destination's parent directory does not exist".to_string()
+        };
+        return Err(Error::config(
+            dest,
+            why,
+            "create the parent directory first, or choose another --dest",
+        ));
+    }
+    Ok(Beside {
+        lock: parent.join(format!(".{name}.airlock-lock")),
+        staging_prefix: format!(".{name}.airlock-staging-"),
+        parent,
+    })
+}
+
+/// Unpacks a verified bundle into `dest`.
+pub fn unpack(
+    bundle: &OpenedBundle,
+    trust: &Trust,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
+    unpack_from(bundle, &BundleFrames(bundle), trust, dest, opts)
+}
+
+/// Unpacks the bundle whose manifest `bundle` carries, reading its payload frames from `source`
+/// (the bundle itself, or its volumes).
+pub fn unpack_from(
+    bundle: &OpenedBundle,
+    source: &dyn FrameSource,
+    trust: &Trust,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
+    let m = &bundle.manifest;
+    let b = beside(dest)?;
+    // Removed again when this function returns, on every path.
+    let lock = DirLock::acquire(&b.lock)?;
+    remove_leftovers(&b)?;
+    let manifest_hex = hex(&bundle.manifest_sha256);
+    // Install scripts often `mkdir -p` the destination first: an empty directory is absent (the
+    // rename replaces an empty directory atomically).
+    let exists = fs::symlink_metadata(dest).is_ok() && !is_empty_dir(dest)?;
+    let outcome = if exists {
+        // No receipt is trusted: the installed tree itself is compared, contents included, so a
+        // run killed right after its rename, or a tree edited since, is judged by what is there.
+        if tree_matches(dest, m)? {
+            Outcome::AlreadyPresent
+        } else if !opts.replace {
+            return Err(Error::config(
+                dest,
+                "already exists and does not hold this bundle's tree",
+                "choose another --dest, or pass --replace to swap the existing tree atomically",
+            ));
+        } else {
+            Outcome::Replaced
+        }
+    } else {
+        Outcome::Installed
+    };
+    // The sequence is checked again, and recorded, under the state lock around the install:
+    // otherwise two concurrent installs of one name could both pass the early check and the lower
+    // one could be installed last while the state says the higher.
+    let commit = |install_tree: &dyn Fn() -> Result<()>| -> Result<()> {
+        match &opts.state {
+            None => install_tree(),
+            Some(state) => {
+                let locked = state.lock()?;
+                locked.check_rollback(
+                    &bundle.path,
+                    &m.bundle.name,
+                    m.bundle.sequence,
+                    &manifest_hex,
+                )?;
+                install_tree()?;
+                locked.record(&m.bundle.name, m.bundle.sequence, &manifest_hex)
+            }
+        }
+    };
+    if outcome == Outcome::AlreadyPresent {
+        commit(&|| Ok(()))?;
+    } else {
+        let staging = b
+            .parent
+            .join(format!("{}{}", b.staging_prefix, std::process::id()));
+        let allowed = &auth.policy.allowed_files;
+        // The model-approval rule on file contents, when the policy is enforced (its signatures
+        // met the trust file's threshold): weights outside model artifacts must be approved.
+        let weights = bundle
+            .governed
+            .policy
+            .as_ref()
+            .filter(|_| auth.policy.enforced)
+            .map(|carried| WeightsRule {
+                policy: &carried.policy,
+                manifest: m,
+            });
+        let result = extract(bundle, source, &staging, opts.threads)
+            .and_then(|()| {
+                for f in &m.files {
+                    gate_file(
+                        &bundle.path,
+                        &f.path,
+                        &f.path.under(&staging),
+                        allowed,
+                        weights.as_ref(),
+                    )?;
+                }
+                Ok(())
+            })
+            .and_then(|()| commit(&|| install(&staging, dest, &b, outcome)));
+        if result.is_err() {
+            let _ = remove_any(&staging);
+        }
+        result?;
+        auth.checks.push(CheckOutcome {
+            check: Check::FrameDigest.name(),
+            detail: format!("{} frames match the manifest", m.frames.len()),
+        });
+        auth.checks.push(CheckOutcome {
+            check: Check::FileDigest.name(),
+            detail: format!("{} files written and match size and sha256", m.files.len()),
+        });
+        auth.checks.push(CheckOutcome {
+            check: Check::ContentGate.name(),
+            detail: format!("{} files passed the content gate", m.files.len()),
+        });
+    }
+    drop(lock);
+    Ok(UnpackReport {
+        verify: report(bundle, auth, true),
+        dest: dest.display().to_string(),
+        outcome,
+    })
+}
+
+fn remove_leftovers(b: &Beside) -> Result<()> {
+    for entry in fs::read_dir(&b.parent).ctx("list", &b.parent)? {
+        let entry = entry.ctx("list", &b.parent)?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&b.staging_prefix))
+        {
+            let path = entry.path();
+            remove_any(&path).ctx("remove leftover staging directory", &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_empty_dir(dest: &Path) -> Result<bool> {
+    if !fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir()) {
+        return Ok(false);
+    }
+    Ok(fs::read_dir(dest).ctx("list", dest)?.next().is_none())
+}
+
+fn mtime_of(m: &Manifest) -> std::time::SystemTime {
+    UNIX_EPOCH + Duration::from_secs(m.bundle.mtime)
+}
+
+fn extract(
+    bundle: &OpenedBundle,
+    source: &dyn FrameSource,
+    staging: &Path,
+    threads: usize,
+) -> Result<()> {
+    let m = &bundle.manifest;
+    fs::create_dir(staging).ctx("create staging directory", staging)?;
+    let mut dirs = BTreeSet::new();
+    // Files are fsynced on a thread of their own, so the disk flushes one file while the next is
+    // decompressed and written; every fsync has finished before this function returns, that is
+    // before the staging directory is renamed into place.
+    let (to_sync, synced) = crossbeam_channel::bounded::<(File, PathBuf)>(64);
+    std::thread::scope(|scope| {
+        let syncer = scope.spawn(move || -> Result<()> {
+            let mut first_error = None;
+            for (file, path) in synced {
+                if first_error.is_none()
+                    && let Err(e) = file.sync_all()
+                {
+                    first_error = Some(Error::io("sync", &path, e));
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        });
+        let streamed = stream_payload(
+            bundle,
+            source,
+            threads,
+            |entry: &FileEntry| {
+                let target = entry.path.under(staging);
+                for dir in entry.path.ancestors() {
+                    if dirs.insert(dir.to_string()) {
+                        let p = staging.join(dir);
+                        fs::create_dir(&p).ctx("create directory", &p)?;
+                    }
+                }
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&target)
+                    .ctx("create", &target)?;
+                Ok(WrittenFile {
+                    writer: BufWriter::with_capacity(1 << 20, file),
+                    path: target,
+                })
+            },
+            |entry, written| {
+                let WrittenFile { writer, path } = written;
+                let file = writer
+                    .into_inner()
+                    .map_err(|e| Error::io("write", &path, e.into_error()))?;
+                file.set_permissions(fs::Permissions::from_mode(entry.mode.bits()))
+                    .ctx("set mode of", &path)?;
+                file.set_modified(mtime_of(m)).ctx("set mtime of", &path)?;
+                to_sync
+                    .send((file, path))
+                    .map_err(|_| Error::Environment("the fsync thread stopped".into()))
+            },
+        );
+        drop(to_sync);
+        let flushed = syncer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Environment("the fsync thread panicked".into())));
+        streamed.and(flushed)
+    })?;
+    // Deepest directories first, so setting a child's times never disturbs its parent's.
+    for dir in dirs.iter().rev().chain(std::iter::once(&String::new())) {
+        let p = if dir.is_empty() {
+            staging.to_path_buf()
+        } else {
+            staging.join(dir)
+        };
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).ctx("set mode of", &p)?;
+        let handle = File::open(&p).ctx("open", &p)?;
+        handle.sync_all().ctx("sync", &p)?;
+        handle.set_modified(mtime_of(m)).ctx("set mtime of", &p)?;
+    }
+    Ok(())
+}
+
+/// A file being extracted: the buffered writer and its path for error messages.
+struct WrittenFile {
+    writer: BufWriter<File>,
+    path: PathBuf,
+}
+
+impl Write for WrittenFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer
+            .write(buf)
+            .map_err(|e| std::io::Error::other(Error::io("write", &self.path, e)))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer
+            .flush()
+            .map_err(|e| std::io::Error::other(Error::io("write", &self.path, e)))
+    }
+}
+
+fn install(staging: &Path, dest: &Path, b: &Beside, outcome: Outcome) -> Result<()> {
+    if outcome == Outcome::Replaced {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            staging,
+            rustix::fs::CWD,
+            dest,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(|e| Error::io("atomically exchange with", dest, e.into()))?;
+        // `staging` now holds the previous tree.
+        fs::remove_dir_all(staging).ctx("remove the previous tree at", staging)?;
+    } else {
+        fs::rename(staging, dest).ctx("rename staging directory to", dest)?;
+    }
+    sync_dir(&b.parent)
+}
+
+/// Whether `dest` holds exactly the manifest's tree: the same files (regular, not links), sizes,
+/// modes and contents (every file is hashed), and no other entries. Structure is checked first, so
+/// a tree that differs in shape is rejected without reading any content.
+pub fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
+    let mut expected_dirs = BTreeSet::new();
+    for f in &m.files {
+        expected_dirs.extend(f.path.ancestors().map(str::to_string));
+    }
+    let mut seen_files = 0usize;
+    for entry in walkdir::WalkDir::new(dest).min_depth(1).follow_links(false) {
+        let entry = entry.map_err(|e| Error::io("list", dest, e.into()))?;
+        let rel = entry
+            .path()
+            .strip_prefix(dest)
+            .expect("below dest")
+            .to_string_lossy()
+            .to_string();
+        let meta = entry
+            .metadata()
+            .map_err(|e| Error::io("read", entry.path(), e.into()))?;
+        if meta.is_dir() {
+            if !expected_dirs.contains(&rel) {
+                return Ok(false);
+            }
+            continue;
+        }
+        let Ok(i) = m.files.binary_search_by(|f| f.path.as_str().cmp(&rel)) else {
+            return Ok(false);
+        };
+        let f = &m.files[i];
+        if !meta.is_file()
+            || meta.len() != f.size
+            || meta.permissions().mode() & 0o7777 != f.mode.bits()
+        {
+            return Ok(false);
+        }
+        seen_files += 1;
+    }
+    if seen_files != m.files.len() {
+        return Ok(false);
+    }
+    for f in &m.files {
+        let (digest, size) = crate::pack::source::hash_file(&f.path.under(dest))?;
+        if digest != f.sha256 || size != f.size {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,392 @@
+//! `airlock inspect`: the transfer sheet, from the manifest frame alone (instant on any size).
+use crate::container::bundle::OpenedBundle;
+use crate::format::digest::hex;
+use crate::format::manifest::Kind;
+use crate::format::signature::{Role, TrustedComment};
+use crate::format::time::Timestamp;
+use crate::trust::trust_file::{Trust, authenticate};
+use std::fmt::Write as _;
+
+/// One signer as the manifest frame shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct SignerInfo {
+    /// Signature file name.
+    pub file: String,
+    /// Key id.
+    pub key_id: String,
+    /// Role claimed.
+    pub role: Role,
+    /// The whole trusted comment.
+    pub trusted_comment: String,
+    /// Signing time.
+    pub signed: String,
+    /// Roles the given trust file pins this key for (`None` without `--trust`).
+    pub trusted_for: Option<Vec<Role>>,
+}
+
+/// One artifact.
+#[derive(Debug, serde::Serialize)]
+pub struct ArtifactInfo {
+    /// Kind.
+    pub kind: Kind,
+    /// Name.
+    pub name: String,
+    /// Tree digest.
+    pub tree_digest: String,
+    /// Files.
+    pub files: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// One file.
+#[derive(Debug, serde::Serialize)]
+pub struct FileInfo {
+    /// Bundle path.
+    pub path: String,
+    /// Size.
+    pub size: u64,
+    /// Mode.
+    pub mode: &'static str,
+    /// sha256.
+    pub sha256: String,
+}
+
+/// The policy the bundle carries. Its rules are judged only when `--trust` is given and the
+/// bundle's and the policy's signatures meet the trust file's thresholds, exactly as `verify`
+/// checks them; otherwise the policy is shown as carried, marked not verified.
+#[derive(Debug, serde::Serialize)]
+pub struct PolicyView {
+    /// Whether the policy's signatures were checked and met the trust file's policy threshold.
+    pub verified: bool,
+    /// Why it was not verified (and its rules not judged), when it was not.
+    pub not_verified: Option<String>,
+    /// Policy id.
+    pub id: String,
+    /// Policy version.
+    pub version: u64,
+    /// Policy expiry.
+    pub expires: String,
+    /// sha256 of policy.toml.
+    pub sha256: String,
+    /// Key ids of the policy's signatures.
+    pub signature_keys: Vec<String>,
+    /// The models the policy approves and where.
+    pub approved_models: Vec<crate::trust::policy::ApprovedModel>,
+    /// The rules that hold for this bundle now (verified policies only).
+    pub decisions: Vec<crate::trust::policy::Decision>,
+    /// The first rule that fails, if any.
+    pub violation: Option<String>,
+    /// Files in this bundle the content gate would refuse but the policy exempts.
+    pub gate_exemptions: Vec<crate::trust::policy::AllowedFile>,
+}
+
+/// The transfer sheet.
+#[derive(Debug, serde::Serialize)]
+pub struct Sheet {
+    /// Bundle file.
+    pub bundle: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Sequence.
+    pub sequence: u64,
+    /// Target.
+    pub target: String,
+    /// Created.
+    pub created: String,
+    /// Expires.
+    pub expires: String,
+    /// Manifest sha256.
+    pub manifest_sha256: String,
+    /// Signers.
+    pub signers: Vec<SignerInfo>,
+    /// Artifacts, sorted by kind then name.
+    pub artifacts: Vec<ArtifactInfo>,
+    /// File count.
+    pub file_count: usize,
+    /// Total content bytes.
+    pub total_bytes: u64,
+    /// Payload frames.
+    pub frames: usize,
+    /// Bundle size on disk.
+    pub bundle_bytes: u64,
+    /// Not-before time for sensitive targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// The policy the bundle carries.
+    pub policy: Option<PolicyView>,
+    /// Safeguard configs and their settings.
+    pub safeguards: Vec<crate::trust::safeguards::Safeguard>,
+    /// Bundle paths of the safeguard configs, in the same order.
+    pub safeguard_paths: Vec<String>,
+    /// Per-file detail, with `--files`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileInfo>>,
+}
+
+fn policy_view(bundle: &OpenedBundle, trust: Option<&Trust>, now: Timestamp) -> Option<PolicyView> {
+    let carried = bundle.governed.policy.as_ref()?;
+    let p = &carried.policy;
+    let (verified, not_verified, decisions, violation) = match trust {
+        None => (
+            false,
+            Some(
+                "no --trust given: its signatures are not checked and its rules not judged"
+                    .to_string(),
+            ),
+            Vec::new(),
+            None,
+        ),
+        Some(trust) => match authenticate(bundle, trust) {
+            Err(e) => (
+                false,
+                Some(format!(
+                    "the bundle's own signatures do not meet the trust file: {e}"
+                )),
+                Vec::new(),
+                None,
+            ),
+            Ok(auth) => match crate::trust::enforce::enforce(&auth, trust, now) {
+                Ok(outcome) if outcome.enforced => (true, None, outcome.decisions, None),
+                Ok(_) => (
+                    false,
+                    Some(
+                        "the trust file pins no policy keys, so the policy is not enforced"
+                            .to_string(),
+                    ),
+                    Vec::new(),
+                    None,
+                ),
+                Err(e) if e.check() == Some(crate::error::Check::Policy) => {
+                    (true, None, Vec::new(), Some(e.to_string()))
+                }
+                Err(e) => (false, Some(e.to_string()), Vec::new(), None),
+            },
+        },
+    };
+    Some(PolicyView {
+        verified,
+        not_verified,
+        id: p.id.clone(),
+        version: p.version,
+        expires: p.expires.to_string(),
+        sha256: hex(&crate::format::digest::sha256(&carried.bytes)),
+        signature_keys: carried
+            .signatures
+            .iter()
+            .map(
+                |(_, b)| match crate::format::signature::MinisignFile::parse(b) {
+                    Ok(s) => s.key_id,
+                    Err(e) => format!("(malformed: {e})"),
+                },
+            )
+            .collect(),
+        approved_models: p.models.clone(),
+        decisions,
+        violation,
+        gate_exemptions: p
+            .allowed_files
+            .iter()
+            .filter(|a| {
+                bundle
+                    .manifest
+                    .files
+                    .iter()
+                    .any(|f| f.path.as_str() == a.path)
+            })
+            .cloned()
+            .collect(),
+    })
+}
+
+/// Builds the sheet. `trust`, when given, marks which signers it knows and, if the signatures
+/// meet it, judges the policy at `now`.
+pub fn sheet(
+    bundle: &OpenedBundle,
+    trust: Option<&Trust>,
+    with_files: bool,
+    now: Timestamp,
+) -> Sheet {
+    let m = &bundle.manifest;
+    Sheet {
+        not_before: m.bundle.not_before.map(|t| t.to_string()),
+        policy: policy_view(bundle, trust, now),
+        safeguards: bundle
+            .governed
+            .safeguards
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect(),
+        safeguard_paths: bundle
+            .governed
+            .safeguards
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect(),
+        bundle: bundle.path.display().to_string(),
+        name: m.bundle.name.clone(),
+        version: m.bundle.version.clone(),
+        sequence: m.bundle.sequence,
+        target: m.bundle.target.clone(),
+        created: m.bundle.created.to_string(),
+        expires: m.bundle.expires.to_string(),
+        manifest_sha256: hex(&bundle.manifest_sha256),
+        signers: bundle
+            .signatures
+            .iter()
+            .map(|s| SignerInfo {
+                file: s.file_name.clone(),
+                key_id: s.key_id.clone(),
+                role: s.comment.role,
+                trusted_comment: TrustedComment::render(&s.comment),
+                signed: s.comment.signed.to_string(),
+                trusted_for: trust.map(|t| t.roles_of(&s.key_id)),
+            })
+            .collect(),
+        artifacts: m
+            .artifacts
+            .iter()
+            .map(|a| ArtifactInfo {
+                kind: a.kind,
+                name: a.name.clone(),
+                tree_digest: format!("sha256:{}", hex(&a.tree_digest)),
+                files: a.files,
+                bytes: a.bytes,
+            })
+            .collect(),
+        file_count: m.files.len(),
+        total_bytes: m.files.iter().map(|f| f.size).sum(),
+        frames: m.frames.len(),
+        bundle_bytes: bundle.len,
+        files: with_files.then(|| {
+            m.files
+                .iter()
+                .map(|f| FileInfo {
+                    path: f.path.to_string(),
+                    size: f.size,
+                    mode: f.mode.as_str(),
+                    sha256: hex(&f.sha256),
+                })
+                .collect()
+        }),
+    }
+}
+
+/// Human-readable rendering of the sheet.
+pub fn render(s: &Sheet) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "bundle    {}", s.bundle);
+    let _ = writeln!(
+        out,
+        "name      {} {} (sequence {})",
+        s.name, s.version, s.sequence
+    );
+    let _ = writeln!(out, "target    {}", s.target);
+    let _ = writeln!(out, "created   {}", s.created);
+    let _ = writeln!(out, "expires   {}", s.expires);
+    let _ = writeln!(out, "manifest  sha256:{}", s.manifest_sha256);
+    let _ = writeln!(
+        out,
+        "content   {} files, {} bytes in {} frames; bundle {} bytes",
+        s.file_count, s.total_bytes, s.frames, s.bundle_bytes
+    );
+    let _ = writeln!(out, "signers:");
+    for sig in &s.signers {
+        let known = match &sig.trusted_for {
+            None => String::new(),
+            Some(roles) if roles.is_empty() => "  [not in trust file]".into(),
+            Some(roles) => format!(
+                "  [trusted for {}]",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<8} key {}  signed {}{known}",
+            sig.role.as_str(),
+            sig.key_id,
+            sig.signed
+        );
+        let _ = writeln!(out, "           trusted comment: {}", sig.trusted_comment);
+    }
+    let _ = writeln!(out, "artifacts:");
+    for a in &s.artifacts {
+        let _ = writeln!(
+            out,
+            "  {:<9} {:<28} {:>6} files {:>14} bytes  {}",
+            serde_json::to_value(a.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            a.name,
+            a.files,
+            a.bytes,
+            a.tree_digest
+        );
+    }
+    if let Some(t) = &s.not_before {
+        let _ = writeln!(out, "not before {t} (sensitive target)");
+    }
+    let _ = writeln!(out, "safeguards:");
+    if s.safeguards.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for (sg, path) in s.safeguards.iter().zip(&s.safeguard_paths) {
+        let _ = writeln!(out, "  {:<15} {}  ({path})", sg.kind(), sg.summary());
+    }
+    match &s.policy {
+        None => {
+            let _ = writeln!(out, "policy:   none carried");
+        }
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "policy:   {} v{} (expires {}), sha256:{}, signed by {}{}",
+                p.id,
+                p.version,
+                p.expires,
+                p.sha256,
+                if p.signature_keys.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    p.signature_keys.join(", ")
+                },
+                if p.verified { "" } else { " (not verified)" }
+            );
+            for m in &p.approved_models {
+                let _ = writeln!(
+                    out,
+                    "  approves {} sha256:{} for {}",
+                    m.name,
+                    hex(&m.tree_digest),
+                    m.targets.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            for d in &p.decisions {
+                let _ = writeln!(out, "  ok   {:<17} {}", d.rule, d.detail);
+            }
+            if let Some(v) = &p.violation {
+                let _ = writeln!(out, "  FAIL {v}");
+            }
+            if let Some(why) = &p.not_verified {
+                let _ = writeln!(out, "  not verified: {why}");
+            }
+            for a in &p.gate_exemptions {
+                let _ = writeln!(out, "  content gate exemption: {} ({})", a.path, a.reason);
+            }
+        }
+    }
+    if let Some(files) = &s.files {
+        let _ = writeln!(out, "files:");
+        for f in files {
+            let _ = writeln!(out, "  {}  {} {:>14}  {}", f.sha256, f.mode, f.size, f.path);
+        }
+    }
+    out
+}

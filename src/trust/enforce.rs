@@ -1,0 +1,429 @@
+//! Applying the policy to a bundle: loading the policy and safeguard files a bundle carries
+//! (from the sources at pack time, from the manifest frame's copies on the receiving side),
+//! counting the policy role's signatures, evaluating the rules, and running the content gate.
+use crate::error::{Check, Error, Result};
+use crate::format::digest::sha256;
+use crate::format::manifest::{Kind, PolicyRef};
+use crate::format::path::BundlePath;
+use crate::format::signature::{MinisignFile, Role};
+use crate::format::time::Timestamp;
+use crate::trust::gate;
+use crate::trust::policy::{self, BundleFacts, Decision, POLICY_FILE, Policy, StrayWeights};
+use crate::trust::safeguards::Safeguard;
+use crate::trust::trust_file::{Authenticated, Trust};
+use std::path::Path;
+
+/// True for the payload files whose content governs the bundle (copied into the manifest frame).
+pub fn is_governed(path: &BundlePath) -> bool {
+    path.is_below(Kind::Policy.as_str()) || path.is_below(Kind::Safeguard.as_str())
+}
+
+/// The policy a bundle carries.
+#[derive(Debug, Clone)]
+pub struct CarriedPolicy {
+    /// Parsed policy.
+    pub policy: Policy,
+    /// Bundle path of `policy.toml`.
+    pub path: BundlePath,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Detached signatures over it: (bundle path, bytes).
+    pub signatures: Vec<(BundlePath, Vec<u8>)>,
+}
+
+impl CarriedPolicy {
+    /// The manifest's `[policy]` section for this policy.
+    pub fn reference(&self) -> PolicyRef {
+        PolicyRef {
+            id: self.policy.id.clone(),
+            version: self.policy.version,
+            expires: self.policy.expires,
+            path: self.path.clone(),
+            sha256: sha256(&self.bytes),
+        }
+    }
+}
+
+/// Policy and safeguards carried by a bundle.
+#[derive(Debug, Clone, Default)]
+pub struct Governed {
+    /// The policy, if any.
+    pub policy: Option<CarriedPolicy>,
+    /// Safeguard configs: (bundle path, parsed).
+    pub safeguards: Vec<(String, Safeguard)>,
+}
+
+/// Parses the governed files (policy and safeguard artifacts) of a bundle.
+pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Governed, String> {
+    let mut governed = Governed::default();
+    let mut signatures = Vec::new();
+    for (path, bytes) in files {
+        let mut parts = path.as_str().splitn(3, '/');
+        let (kind, artifact, rest) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let text = || std::str::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8 text"));
+        if kind == Kind::Safeguard.as_str() {
+            if !rest.ends_with(".toml") {
+                return Err(format!(
+                    "`{path}`: safeguard artifacts hold only .toml configs"
+                ));
+            }
+            governed
+                .safeguards
+                .push((path.to_string(), Safeguard::parse(path.as_str(), text()?)?));
+        } else if rest == POLICY_FILE {
+            if let Some(other) = &governed.policy {
+                return Err(format!(
+                    "the bundle carries two policies: `{}` and `{path}`",
+                    other.path
+                ));
+            }
+            let policy = Policy::parse(text()?).map_err(|e| format!("`{path}`: {e}"))?;
+            governed.policy = Some(CarriedPolicy {
+                policy,
+                path: path.clone(),
+                bytes: bytes.clone(),
+                signatures: Vec::new(),
+            });
+        } else if rest.ends_with(".minisig") && !rest.contains('/') {
+            signatures.push((artifact.to_string(), path.clone(), bytes.clone()));
+        } else {
+            return Err(format!(
+                "`{path}`: a policy artifact holds only {POLICY_FILE} and *.minisig signatures over it"
+            ));
+        }
+    }
+    if let Some(p) = &mut governed.policy {
+        let artifact = p.path.as_str().split('/').nth(1).unwrap_or("").to_string();
+        for (a, path, bytes) in signatures {
+            if a != artifact {
+                return Err(format!(
+                    "`{path}` is a policy signature outside the policy artifact"
+                ));
+            }
+            p.signatures.push((path, bytes));
+        }
+    } else if let Some((_, path, _)) = signatures.first() {
+        return Err(format!(
+            "`{path}`: policy signature without a {POLICY_FILE}"
+        ));
+    }
+    Ok(governed)
+}
+
+/// The facts the policy is evaluated on, on the receiving side: from an authenticated bundle only.
+pub fn facts<'a>(auth: &Authenticated<'a>) -> BundleFacts<'a> {
+    release_facts(&auth.bundle().manifest, &auth.bundle().governed)
+}
+
+/// The facts of a release the packer is building from its own sources (`pack` judges what it is
+/// about to sign; the receiving side uses [`facts`]).
+pub fn release_facts<'a>(
+    manifest: &'a crate::format::manifest::Manifest,
+    governed: &Governed,
+) -> BundleFacts<'a> {
+    BundleFacts {
+        target: &manifest.bundle.target,
+        models: manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == Kind::Model)
+            .map(|a| (a.name.as_str(), a.tree_digest))
+            .collect(),
+        safeguards: governed.safeguards.clone(),
+        notice_given: manifest.bundle.notice_given,
+        not_before: manifest.bundle.not_before,
+        stray_weights: stray_weights_by_name(manifest, governed),
+    }
+}
+
+/// The artifact a payload path belongs to, if it is not a `model` artifact.
+fn non_model_artifact<'a>(
+    manifest: &'a crate::format::manifest::Manifest,
+    path: &BundlePath,
+) -> Option<&'a crate::format::manifest::Artifact> {
+    manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind != Kind::Model && path.is_below(a.path.as_str()))
+}
+
+/// Weight-format files outside `model` artifacts, judged by name from the manifest alone (what
+/// `verify` can see without reading the payload); the content gate also judges their bytes.
+fn stray_weights_by_name(
+    manifest: &crate::format::manifest::Manifest,
+    governed: &Governed,
+) -> Vec<StrayWeights> {
+    let exempt = |p: &BundlePath| {
+        governed
+            .policy
+            .as_ref()
+            .is_some_and(|c| c.policy.allows_file(p.as_str()))
+    };
+    manifest
+        .files
+        .iter()
+        .filter(|f| !exempt(&f.path))
+        .filter_map(|f| {
+            let artifact = non_model_artifact(manifest, &f.path)?;
+            let format = gate::weight_format_by_name(f.path.as_str())?;
+            Some(stray(artifact, &f.path, format))
+        })
+        .collect()
+}
+
+fn stray(
+    artifact: &crate::format::manifest::Artifact,
+    path: &BundlePath,
+    format: &'static str,
+) -> StrayWeights {
+    StrayWeights {
+        kind: artifact.kind.as_str(),
+        artifact: artifact.name.clone(),
+        tree_digest: artifact.tree_digest,
+        path: path.to_string(),
+        format,
+    }
+}
+
+/// What the content gate needs to hold the model-approval rule on file contents: the policy that
+/// is enforced (on the receiving side, only one whose signatures met the trust file) and the
+/// manifest whose artifacts the files belong to.
+pub struct WeightsRule<'a> {
+    /// The enforced policy.
+    pub policy: &'a Policy,
+    /// The bundle's manifest.
+    pub manifest: &'a crate::format::manifest::Manifest,
+}
+
+impl WeightsRule<'_> {
+    /// Judges the file at `local` (bundle path `path`) unless `allowed` exempts it.
+    pub fn check_file(
+        &self,
+        bundle: &Path,
+        path: &BundlePath,
+        local: &Path,
+        allowed: &[String],
+    ) -> Result<()> {
+        if allowed.iter().any(|a| a == path.as_str())
+            || non_model_artifact(self.manifest, path).is_none()
+        {
+            return Ok(());
+        }
+        let mut file = crate::util::fs::open_input(local, "file")?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("read", local, e))?
+            .len();
+        self.judge(bundle, path, &mut file, size)
+    }
+
+    /// Judges one file's bytes: a weights file in a non-model artifact must be approved.
+    fn judge(
+        &self,
+        bundle: &Path,
+        path: &BundlePath,
+        file: &mut std::fs::File,
+        size: u64,
+    ) -> Result<()> {
+        let Some(artifact) = non_model_artifact(self.manifest, path) else {
+            return Ok(());
+        };
+        let format = gate::weight_format(path.as_str(), file, size)
+            .map_err(|e| Error::io("read", Path::new(path.as_str()), e))?;
+        if let Some(format) = format {
+            let strays = [stray(artifact, path, format)];
+            policy::judge_stray_weights(self.policy, &self.manifest.bundle.target, &strays)
+                .map_err(|v| {
+                    Error::rejected(
+                        bundle,
+                        Check::Policy,
+                        format!("rule {}: {}", v.rule, v.detail),
+                    )
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// One policy signature as judged against the trust file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicySigner {
+    /// Signature file (bundle path).
+    pub file: String,
+    /// Key id.
+    pub key_id: String,
+    /// Whether it counts toward the policy threshold.
+    pub counted: bool,
+    /// Why.
+    pub status: String,
+}
+
+/// What the receiving side concluded about the policy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyOutcome {
+    /// Whether the trust file pins policy keys, so the policy was enforced.
+    pub enforced: bool,
+    /// Policy id and version, if the bundle carries one.
+    pub policy: Option<(String, u64)>,
+    /// Policy signatures.
+    pub signers: Vec<PolicySigner>,
+    /// Rules that held.
+    pub decisions: Vec<Decision>,
+    /// Paths the (enforced) policy exempts from the content gate.
+    pub allowed_files: Vec<String>,
+}
+
+fn count_policy_signers(
+    bundle: &Path,
+    trust: &Trust,
+    carried: &CarriedPolicy,
+) -> Result<Vec<PolicySigner>> {
+    let role = trust.roles.get(&Role::Policy);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (path, bytes) in &carried.signatures {
+        let reject = |d: String| {
+            Error::rejected(
+                bundle,
+                Check::Signature,
+                format!("policy signature `{path}`: {d}"),
+            )
+        };
+        let sig = MinisignFile::parse(bytes).map_err(reject)?;
+        let id = sig.key_id.clone();
+        let (counted, status) = match role.and_then(|r| r.key(&id)) {
+            None if trust.roles_of(&id).is_empty() => {
+                (false, "key not in the trust file: not counted".to_string())
+            }
+            None => (
+                false,
+                "key is not trusted for the policy role: not counted".to_string(),
+            ),
+            Some(key) => {
+                sig.verify(&key.public, &carried.bytes).map_err(reject)?;
+                // Counted by public key, not by the (unsigned) key id.
+                let fresh = seen.insert(key.bytes);
+                (
+                    fresh,
+                    if fresh {
+                        "valid".into()
+                    } else {
+                        "valid, same key already counted".into()
+                    },
+                )
+            }
+        };
+        out.push(PolicySigner {
+            file: path.to_string(),
+            key_id: id,
+            counted,
+            status,
+        });
+    }
+    Ok(out)
+}
+
+/// Enforces the policy on the receiving side: the trust file's policy threshold, then every rule,
+/// then `not_before`. With no policy keys pinned, the policy is reported but not enforced.
+pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Result<PolicyOutcome> {
+    let bundle = &auth.bundle().path;
+    let manifest = &auth.bundle().manifest;
+    let governed = &auth.bundle().governed;
+    let reject = |v: policy::Violation| {
+        Error::rejected(
+            bundle,
+            Check::Policy,
+            format!("rule {}: {}", v.rule, v.detail),
+        )
+    };
+    let threshold = trust.roles.get(&Role::Policy).map_or(0, |r| r.threshold);
+    let mut outcome = PolicyOutcome {
+        enforced: threshold > 0,
+        policy: governed
+            .policy
+            .as_ref()
+            .map(|p| (p.policy.id.clone(), p.policy.version)),
+        signers: Vec::new(),
+        decisions: Vec::new(),
+        allowed_files: Vec::new(),
+    };
+    if threshold > 0 {
+        let Some(carried) = &governed.policy else {
+            return Err(Error::rejected(
+                bundle,
+                Check::Policy,
+                "rule policy-present: the trust file pins policy keys, but the bundle carries no policy",
+            ));
+        };
+        outcome.signers = count_policy_signers(bundle, trust, carried)?;
+        let have = outcome.signers.iter().filter(|s| s.counted).count();
+        if have < threshold {
+            return Err(Error::rejected(
+                bundle,
+                Check::Threshold,
+                format!(
+                    "role policy needs {threshold} distinct trusted signature(s) on {}, found {have} ({})",
+                    carried.path,
+                    if outcome.signers.is_empty() {
+                        "no signatures".to_string()
+                    } else {
+                        outcome
+                            .signers
+                            .iter()
+                            .map(|s| format!("{}: {}", s.key_id, s.status))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            ));
+        }
+        outcome.decisions = policy::evaluate(&carried.policy, &facts(auth), now).map_err(reject)?;
+        outcome.allowed_files = carried
+            .policy
+            .allowed_files
+            .iter()
+            .map(|a| a.path.clone())
+            .collect();
+    }
+    policy::check_not_before(manifest.bundle.not_before, now).map_err(reject)?;
+    Ok(outcome)
+}
+
+/// Runs the content gate on one file unless `allowed` exempts its path, and with `weights` the
+/// model-approval rule on its bytes (a weights file outside a `model` artifact).
+pub fn gate_file(
+    bundle: &Path,
+    path: &BundlePath,
+    local: &Path,
+    allowed: &[String],
+    weights: Option<&WeightsRule<'_>>,
+) -> Result<()> {
+    if allowed.iter().any(|a| a == path.as_str()) {
+        return Ok(());
+    }
+    let mut file = crate::util::fs::open_input(local, "file")?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("read", local, e))?
+        .len();
+    if let Some(f) =
+        gate::judge(path.as_str(), &mut file, size).map_err(|e| Error::io("read", local, e))?
+    {
+        return Err(Error::rejected(
+            bundle,
+            Check::ContentGate,
+            format!(
+                "`{path}` is refused as {}: {} (a policy may exempt this exact path with [[allowed_file]])",
+                f.class, f.detail
+            ),
+        ));
+    }
+    match weights {
+        Some(rule) => rule.judge(bundle, path, &mut file, size),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,6 @@
+//! `util/`: machinery every layer shares — the ordered parallel pipeline, atomic output files,
+//! the progress line, file-system helpers.
+pub mod fs;
+pub mod output;
+pub mod pipeline;
+pub mod progress;
