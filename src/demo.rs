@@ -2,7 +2,7 @@
 //! provider signs its policy, the release engineer packs (low side), the transfer officer inspects,
 //! verifies and countersigns (boundary), and the install script unpacks (high side). Every key is
 //! a throwaway made here; the example is copied so the repository is never written to.
-use crate::container::bundle::open;
+use crate::container::open;
 use crate::error::{Error, IoContext, Result};
 use crate::format::signature::Role;
 use crate::format::time::Timestamp;
@@ -127,7 +127,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     fs::write(&trust_path, &trust_text).ctx("write", &trust_path)?;
     let trust = Trust::load(&trust_path)?;
     let opened = open(&bundle_path)?;
-    say(out, render(&sheet(&opened, Some(&trust), false, now)))?;
+    say(out, render(&sheet(&opened, Some(&trust), false, now)?))?;
     let added = crate::pack::sign::countersign(
         &bundle_path,
         &load_signing_key(&officer_key.secret_path, None)?,
@@ -171,20 +171,23 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
         replace: false,
         state: Some(state),
     };
-    let u = unpack(&opened, &trust, &dest, &opts)?;
+    let payload = crate::container::Payload::open(&bundle_path, &[], None)?;
+    let u = unpack(&payload, &trust, &dest, &opts)?;
     say(
         out,
         format!(
-            "  {:?}: {} files into {}\n",
-            u.outcome, u.verify.files, u.dest
+            "  {}: {} files into {}\n",
+            u.outcome.describe(),
+            u.verify.files,
+            u.dest
         ),
     )?;
-    let again = unpack(&opened, &trust, &dest, &opts)?;
+    let again = unpack(&payload, &trust, &dest, &opts)?;
     say(
         out,
         format!(
-            "  second run: {:?} (idempotent)\n\n== what the high side sees:\n",
-            again.outcome
+            "  second run: {} (idempotent)\n\n== what the high side sees:\n",
+            again.outcome.describe()
         ),
     )?;
     for entry in walkdir::WalkDir::new(&dest)

@@ -103,20 +103,22 @@ impl Check {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The bundle failed a check: exit code 1.
-    #[error("{file}: bundle rejected by the {} check: {detail}", check.name())]
+    #[error("{}: bundle rejected by the {} check: {detail}", file.display(), check.name())]
     Rejected {
-        /// The bundle (or volume) that was rejected.
-        file: String,
+        /// The bundle (or volume, delta) that was rejected.
+        file: PathBuf,
         /// Which check failed.
         check: Check,
         /// What exactly was wrong.
         detail: String,
+        /// What to do about it, where the site knows better than the check's general hint.
+        hint: Option<String>,
     },
     /// A spec, trust file, key or flag is invalid: exit code 2.
-    #[error("{file}: {detail}")]
+    #[error("{}: {detail}", file.display())]
     Config {
-        /// The file at fault, or the flag.
-        file: String,
+        /// The file at fault, or the flag or variable (`--threads`, `SOURCE_DATE_EPOCH`).
+        file: PathBuf,
         /// What is wrong with it.
         detail: String,
         /// What to do about it.
@@ -136,15 +138,43 @@ pub enum Error {
     /// The environment prevents the operation (a lock, an unsupported platform feature): exit code 3.
     #[error("{0}")]
     Environment(String),
+    /// An invariant of airlock itself was broken: a bug, reported rather than hidden (exit 3).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
     /// A rejection of `file` by `check`.
     pub fn rejected(file: impl AsRef<Path>, check: Check, detail: impl Into<String>) -> Self {
         Error::Rejected {
-            file: file.as_ref().display().to_string(),
+            file: file.as_ref().to_path_buf(),
             check,
             detail: detail.into(),
+            hint: None,
+        }
+    }
+
+    /// The same error with a hint that fits this site better than the check's general one (a
+    /// missing volume is not "transfer the bundle again"; a wrong base is not "ask for a pack").
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        match self {
+            Error::Rejected {
+                file,
+                check,
+                detail,
+                ..
+            } => Error::Rejected {
+                file,
+                check,
+                detail,
+                hint: Some(hint.into()),
+            },
+            Error::Config { file, detail, .. } => Error::Config {
+                file,
+                detail,
+                hint: hint.into(),
+            },
+            other => other,
         }
     }
 
@@ -155,7 +185,7 @@ impl Error {
         hint: impl Into<String>,
     ) -> Self {
         Error::Config {
-            file: file.as_ref().display().to_string(),
+            file: file.as_ref().to_path_buf(),
             detail: detail.into(),
             hint: hint.into(),
         }
@@ -175,7 +205,7 @@ impl Error {
         match self {
             Error::Rejected { .. } => 1,
             Error::Config { .. } => 2,
-            Error::Io { .. } | Error::Environment(_) => 3,
+            Error::Io { .. } | Error::Environment(_) | Error::Internal(_) => 3,
         }
     }
 
@@ -187,21 +217,53 @@ impl Error {
         }
     }
 
+    /// The stable name of what failed, as `--json` and the audit log report it: the rejecting
+    /// check (`frame-digest`, ...), or `config`, `io`, `environment`, `internal`.
+    pub fn check_name(&self) -> &'static str {
+        match self {
+            Error::Rejected { check, .. } => check.name(),
+            Error::Config { .. } => "config",
+            Error::Io { .. } => "io",
+            Error::Environment(_) => "environment",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The file (or flag) an error concerns, if it names one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Error::Rejected { file, .. } | Error::Config { file, .. } => Some(file),
+            Error::Io { path, .. } => Some(path),
+            Error::Environment(_) | Error::Internal(_) => None,
+        }
+    }
+
     /// What the user should do next.
     pub fn hint(&self) -> String {
         match self {
+            Error::Rejected {
+                hint: Some(hint), ..
+            } => hint.clone(),
             Error::Rejected { check, .. } => check.hint().to_string(),
             Error::Config { hint, .. } => hint.clone(),
-            Error::Io { source, .. } => match source.raw_os_error() {
-                Some(28) => {
+            Error::Io { source, .. } => match source.kind() {
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
                     "free disk space on that file system, or choose another destination".into()
                 }
-                Some(13) | Some(1) => "check the file's permissions and ownership".into(),
-                _ if source.kind() == io::ErrorKind::NotFound => "check the path".into(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    "check the file's permissions and ownership, and that the file system is writable".into()
+                }
+                io::ErrorKind::NotFound => "check the path".into(),
+                io::ErrorKind::FileTooLarge => {
+                    "the file system or a resource limit (ulimit -f) refuses a file this large".into()
+                }
                 _ => "check the path, the disk and the permissions, then run the command again"
                     .into(),
             },
             Error::Environment(_) => "see the message above".into(),
+            Error::Internal(_) => {
+                "this is a bug in airlock: report it with the command line and its output".into()
+            }
         }
     }
 }

@@ -3,26 +3,18 @@
 //! sha256. `patch` (or `unpack --base`) rebuilds the new single-file bundle byte for byte, taking
 //! the other frames from the base; every frame is checked against the new signed manifest before
 //! it is written, and the base's unused frames against the base's own manifest.
-use crate::container::bundle::OpenedBundle;
-use crate::container::payload::{open_frame, read_frame, verify_frame_digest};
-use crate::container::volume::{open_carried_manifest, open_regular, read_region};
+use super::bundle::OpenedBundle;
+use super::payload::{FrameSource, open_frame, read_frame, verify_frame_digest};
+use super::write::{copy_range, write_tail};
+use super::{Container, SignedManifest, read_region};
 use crate::error::{Check, Error, IoContext, Result};
 use crate::format::MAX_ENTRIES;
 use crate::format::digest::{Digest, hex};
-use crate::format::footer::{
-    FOOTER_LEN, Footer, FooterReader, FooterWriter, check_manifest_len, skippable_header,
-};
+use crate::format::footer::{FooterReader, FooterWriter, check_manifest_len, skippable_header};
 use crate::format::manifest::{FrameRecord, Manifest};
-use crate::pack::PackOptions;
-use crate::pack::spec::Spec;
-use crate::receive::unpack::{UnpackOptions, UnpackReport};
-use crate::receive::verify::{
-    CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report,
-};
-use crate::trust::trust_file::{Trust, authenticate};
 use crate::util::output::AtomicOutput;
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Length of the delta footer.
@@ -98,20 +90,23 @@ impl DeltaFooter {
 
 /// A delta whose footer, manifest frame and index have been read and checked for form.
 pub struct OpenedDelta {
-    /// The new bundle's manifest, as a bundle opened for trust checks. Its `path` and `file` are
-    /// the delta's; its payload frames are NOT at the offsets the manifest gives.
-    pub bundle: OpenedBundle,
+    /// The new bundle's manifest frame, which the delta carries byte for byte.
+    pub signed: SignedManifest,
+    /// The open delta file.
+    pub file: std::fs::File,
+    /// File length.
+    pub len: u64,
     /// The footer.
     pub footer: DeltaFooter,
-    /// Indices (in the new manifest) of the frames the delta carries, increasing.
+    /// Indices (in the new manifest) of the frames the delta carries, increasing; they are stored
+    /// back to back from the start of the file.
     pub carried: Vec<usize>,
-    /// The compressed manifest frame, byte for byte.
-    pub manifest_frame: Vec<u8>,
 }
 
 /// Opens a delta: footer, manifest frame, index, and the index against the manifest.
 pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
-    let (file, len) = open_regular(path)?;
+    let file = crate::util::fs::open_input(path, "delta")?;
+    let len = file.metadata().ctx("read", path)?.len();
     let reject = |check: Check, detail: String| Error::rejected(path, check, detail);
     if len < DELTA_FOOTER_LEN {
         return Err(reject(
@@ -132,16 +127,15 @@ pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
         .collect();
-    let (bundle, compressed) = open_carried_manifest(
+    let signed = SignedManifest::read_carried(
         path,
-        file,
-        len,
+        &file,
         footer.manifest_offset,
         footer.manifest_len,
         &footer.manifest_sha256,
         "delta",
     )?;
-    let frames = &bundle.manifest.frames;
+    let frames = &signed.manifest.frames;
     if !carried.windows(2).all(|w| w[0] < w[1])
         || carried.last().is_some_and(|&i| i >= frames.len())
     {
@@ -165,10 +159,11 @@ pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
         ));
     }
     Ok(OpenedDelta {
-        bundle,
+        signed,
+        file,
+        len,
         footer,
         carried,
-        manifest_frame: compressed,
     })
 }
 
@@ -185,8 +180,8 @@ pub fn frames_to_carry(new: &Manifest, base: &Manifest) -> Vec<usize> {
 
 /// Writes the delta of the (trusted, just written) bundle `new` against `base` to `output`,
 /// atomically. Frames are copied with `copy_file_range` where the kernel offers it.
-pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Result<u64> {
-    let m = &new.manifest;
+pub fn write_delta(new: &OpenedBundle, base: &SignedManifest, output: &Path) -> Result<u64> {
+    let m = &new.signed.manifest;
     let carried = frames_to_carry(m, &base.manifest);
     let temp = AtomicOutput::create(output)?;
     let temp_path = temp.temp_path().to_path_buf();
@@ -202,29 +197,20 @@ pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Re
         let start = m.frames[carried[i]].offset;
         let last = &m.frames[carried[j]];
         let len = last.offset + last.compressed_size - start;
-        let mut source = new.file.try_clone().ctx("open", &new.path)?;
-        source
-            .seek(SeekFrom::Start(start))
-            .ctx("seek in", &new.path)?;
-        let copied = std::io::copy(&mut source.take(len), &mut dest).ctx("write", &temp_path)?;
-        if copied != len {
-            return Err(Error::io(
-                "read",
-                &new.path,
-                std::io::ErrorKind::UnexpectedEof.into(),
-            ));
-        }
+        copy_range(
+            &new.file,
+            &new.signed.path,
+            start,
+            len,
+            &mut dest,
+            &temp_path,
+        )?;
         payload += len;
         i = j + 1;
     }
-    let manifest_frame = read_region(
-        &new.file,
-        &new.path,
-        new.footer.manifest_offset,
-        new.footer.manifest_len,
-    )?;
+    let manifest_frame = &new.signed.compressed;
     let mut w = BufWriter::new(dest);
-    w.write_all(&manifest_frame).ctx("write", &temp_path)?;
+    w.write_all(manifest_frame).ctx("write", &temp_path)?;
     w.write_all(&skippable_header((8 * carried.len()) as u32))
         .ctx("write", &temp_path)?;
     for &c in &carried {
@@ -236,7 +222,7 @@ pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Re
         manifest_offset: payload,
         manifest_len: manifest_frame.len() as u64,
         base_manifest_sha256: base.manifest_sha256,
-        manifest_sha256: new.manifest_sha256,
+        manifest_sha256: new.signed.manifest_sha256,
     };
     w.write_all(&footer.encode()).ctx("write", &temp_path)?;
     w.into_inner()
@@ -245,133 +231,28 @@ pub fn write_delta(new: &OpenedBundle, base: &OpenedBundle, output: &Path) -> Re
     Ok(payload + manifest_frame.len() as u64 + 8 + 8 * carried.len() as u64 + DELTA_FOOTER_LEN)
 }
 
-/// What `pack --base` produced.
-#[derive(Debug, serde::Serialize)]
-pub struct DeltaReport {
-    /// The delta written.
-    pub output: PathBuf,
-    /// The base bundle.
-    pub base: PathBuf,
-    /// Base name, version and sequence.
-    pub base_version: String,
-    /// sha256 of the base's manifest, recorded in the delta.
-    pub base_manifest_sha256: String,
-    /// New name.
-    pub name: String,
-    /// New version.
-    pub version: String,
-    /// sha256 of the new manifest.
-    pub manifest_sha256: String,
-    /// Payload frames of the new bundle.
-    pub frames: usize,
-    /// Frames the delta carries.
-    pub carried_frames: usize,
-    /// Compressed bytes of those frames.
-    pub carried_bytes: u64,
-    /// Size of the delta file.
-    pub delta_bytes: u64,
-    /// Size of the full new bundle.
-    pub bundle_bytes: u64,
-    /// Where `created` came from.
-    pub created_from: &'static str,
-    /// A warning, when the delta saves nothing for a fixable reason.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// Default delta file name: `NAME-VERSION.from-BASEVERSION.airlock-delta`.
-pub fn default_delta_name(name: &str, version: &str, base_version: &str) -> String {
-    format!("{name}-{version}.from-{base_version}.airlock-delta")
-}
-
-/// `airlock pack SPEC --base OLD`: packs the spec as usual into a temporary single-file bundle
-/// beside the output (so its manifest and frames are exactly a full pack's), then writes the delta
-/// against `base_path` and removes the temporary bundle.
-pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<DeltaReport> {
-    let base = open_base(base_path)?;
-    let output = opts.output.clone().unwrap_or_else(|| {
-        PathBuf::from(default_delta_name(
-            &spec.bundle.name,
-            &spec.bundle.version,
-            &base.manifest.bundle.version,
-        ))
-    });
-    let (_scratch, packed, new) = crate::pack::pack_to_scratch(spec, opts, &output)?;
-    let delta_bytes = write_delta(&new, &base, &output)?;
-    let carried = frames_to_carry(&new.manifest, &base.manifest);
-    let carried_bytes = carried
-        .iter()
-        .map(|&i| new.manifest.frames[i].compressed_size)
-        .sum();
-    let note = (carried.len() == new.manifest.frames.len()).then(|| {
-        "no frame is shared with the base: every file of 1 MiB or more changed, and the small files' frames differ (content, neighbours or SOURCE_DATE_EPOCH)".to_string()
-    });
-    Ok(DeltaReport {
-        output,
-        base: base_path.to_path_buf(),
-        base_version: format!(
-            "{} {} (sequence {})",
-            base.manifest.bundle.name, base.manifest.bundle.version, base.manifest.bundle.sequence
-        ),
-        base_manifest_sha256: hex(&base.manifest_sha256),
-        name: new.manifest.bundle.name.clone(),
-        version: new.manifest.bundle.version.clone(),
-        manifest_sha256: hex(&new.manifest_sha256),
-        frames: new.manifest.frames.len(),
-        carried_frames: carried.len(),
-        carried_bytes,
-        delta_bytes,
-        bundle_bytes: new.len,
-        created_from: packed.created_from,
-        note,
-    })
-}
-
-/// Human-readable summary of `pack --base`.
-pub fn render_pack(r: &DeltaReport) -> String {
-    let mut s = format!(
-        "packed delta {} {} against {} -> {} ({} bytes, {:.3}% of the {}-byte full bundle)\n  carries {} of {} frames ({} bytes); the rest come from the base\n  base manifest sha256:{}\nmanifest sha256:{}\n",
-        r.name,
-        r.version,
-        r.base_version,
-        r.output.display(),
-        r.delta_bytes,
-        100.0 * r.delta_bytes as f64 / r.bundle_bytes.max(1) as f64,
-        r.bundle_bytes,
-        r.carried_frames,
-        r.frames,
-        r.carried_bytes,
-        r.base_manifest_sha256,
-        r.manifest_sha256
-    );
-    if let Some(n) = &r.note {
-        s.push_str(&format!("note: {n}\n"));
-    }
-    s
-}
-
 /// Checks that `base` is the bundle `delta` was made against.
-fn check_base(delta: &OpenedDelta, base: &OpenedBundle) -> Result<()> {
-    if base.manifest_sha256 != delta.footer.base_manifest_sha256 {
-        let b = &base.manifest.bundle;
+pub(crate) fn check_base(delta: &OpenedDelta, base: &OpenedBundle) -> Result<()> {
+    if base.signed.manifest_sha256 != delta.footer.base_manifest_sha256 {
+        let b = &base.signed.manifest.bundle;
         return Err(Error::rejected(
-            &base.path,
+            &base.signed.path,
             Check::Manifest,
             format!(
                 "not the base of delta {}: this bundle ({} {}, sequence {}) has manifest sha256 {}, the delta was made against {}",
-                delta.bundle.path.display(),
+                delta.signed.path.display(),
                 b.name,
                 b.version,
                 b.sequence,
-                hex(&base.manifest_sha256),
+                hex(&base.signed.manifest_sha256),
                 hex(&delta.footer.base_manifest_sha256)
             ),
         ));
     }
-    let expected = frames_to_carry(&delta.bundle.manifest, &base.manifest);
+    let expected = frames_to_carry(&delta.signed.manifest, &base.signed.manifest);
     if expected != delta.carried {
         return Err(Error::rejected(
-            &delta.bundle.path,
+            &delta.signed.path,
             Check::Footer,
             format!(
                 "the delta carries frames {:?}..., but against this base it must carry exactly the {} frames the base lacks",
@@ -409,8 +290,8 @@ enum Source {
 /// the new bundle does not use (checked only). `check_base` must have passed: every frame the delta
 /// does not carry is in the base (matched by sha256).
 fn plan_sources(delta: &OpenedDelta, base: &OpenedBundle) -> Vec<Source> {
-    let m = &delta.bundle.manifest;
-    let bm = &base.manifest;
+    let m = &delta.signed.manifest;
+    let bm = &base.signed.manifest;
     let mut by_digest: HashMap<Digest, usize> = HashMap::new();
     for (j, f) in bm.frames.iter().enumerate() {
         by_digest.entry(f.sha256).or_insert(j);
@@ -444,19 +325,22 @@ fn planned<'a>(
 ) -> (&'a Path, &'static str, usize, &'a FrameRecord) {
     match *source {
         Source::Delta(i) => (
-            &delta.bundle.path,
+            &delta.signed.path,
             DELTA_PLACE,
             i,
-            &delta.bundle.manifest.frames[i],
+            &delta.signed.manifest.frames[i],
         ),
-        Source::Base(j) | Source::BaseUnused(j) => {
-            (&base.path, "the base bundle", j, &base.manifest.frames[j])
-        }
+        Source::Base(j) | Source::BaseUnused(j) => (
+            &base.signed.path,
+            "the base bundle",
+            j,
+            &base.signed.manifest.frames[j],
+        ),
     }
 }
 
 /// How a bad carried frame names the delta.
-const DELTA_PLACE: &str = "the delta (re-transfer it)";
+pub const DELTA_PLACE: &str = "the delta (re-transfer it)";
 
 /// Reads the frames of `plan` in order, from the delta (its carried frames are back to back, in
 /// index order) or the base; hands each (position in the plan, bytes) to `emit`.
@@ -466,10 +350,12 @@ fn read_planned(
     plan: &[Source],
     emit: &mut dyn FnMut(usize, Vec<u8>) -> bool,
 ) -> Result<()> {
-    let dpath = &delta.bundle.path;
-    let dreader = crate::receive::verify::rewound(&delta.bundle.file, dpath)?;
-    let mut dreader = std::io::BufReader::with_capacity(1 << 20, dreader);
-    let mut breader = base.file.try_clone().ctx("open", &base.path)?;
+    let mut dfile = delta.file.try_clone().ctx("open", &delta.signed.path)?;
+    dfile
+        .seek(SeekFrom::Start(0))
+        .ctx("seek in", &delta.signed.path)?;
+    let mut dreader = std::io::BufReader::with_capacity(1 << 20, dfile);
+    let mut breader = base.file.try_clone().ctx("open", &base.signed.path)?;
     for (k, source) in plan.iter().enumerate() {
         let (path, _, index, record) = planned(delta, base, source);
         let bytes = if matches!(source, Source::Delta(_)) {
@@ -488,15 +374,39 @@ fn read_planned(
 }
 
 /// The new bundle's payload frames, read from the delta or the base in the new manifest's order.
-struct DeltaFrames<'a> {
+pub struct DeltaFrames<'a> {
     delta: &'a OpenedDelta,
     base: &'a OpenedBundle,
     plan: Vec<Source>,
 }
 
-impl crate::receive::verify::FrameSource for DeltaFrames<'_> {
+impl<'a> DeltaFrames<'a> {
+    /// The frames of the bundle `delta` rebuilds from `base` (`check_base` has passed).
+    pub fn new(delta: &'a OpenedDelta, base: &'a OpenedBundle) -> DeltaFrames<'a> {
+        DeltaFrames {
+            delta,
+            base,
+            plan: plan_sources(delta, base),
+        }
+    }
+
+    /// Checks the base frames the new bundle does not use against the base's own signed
+    /// manifest, so the whole base is verified whichever frames are taken from it.
+    pub fn check_unused_base_frames(&self) -> Result<usize> {
+        let unused = &self.plan[self.delta.signed.manifest.frames.len()..];
+        let mut checked = Ok(());
+        read_planned(self.delta, self.base, unused, &mut |k, bytes| {
+            let (path, place, at, record) = planned(self.delta, self.base, &unused[k]);
+            checked = verify_frame_digest(path, place, at, record, &bytes);
+            checked.is_ok()
+        })?;
+        checked.map(|()| unused.len())
+    }
+}
+
+impl FrameSource for DeltaFrames<'_> {
     fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
-        let new_frames = self.delta.bundle.manifest.frames.len();
+        let new_frames = self.delta.signed.manifest.frames.len();
         read_planned(self.delta, self.base, &self.plan[..new_frames], emit)
     }
 
@@ -504,7 +414,7 @@ impl crate::receive::verify::FrameSource for DeltaFrames<'_> {
         // A base frame matches the new frame by sha256; its record in the (signed) base manifest
         // must also give the new manifest's length.
         let (path, place, at, record) = planned(self.delta, self.base, &self.plan[index]);
-        let expected = self.delta.bundle.manifest.frames[index].uncompressed_size;
+        let expected = self.delta.signed.manifest.frames[index].uncompressed_size;
         if record.uncompressed_size != expected {
             return Err(Error::rejected(
                 path,
@@ -531,8 +441,7 @@ pub fn rebuild(
     out_path: &Path,
     threads: usize,
 ) -> Result<RebuildStats> {
-    check_base(delta, base)?;
-    let m = &delta.bundle.manifest;
+    let m = &delta.signed.manifest;
     let plan = plan_sources(delta, base);
     let unused: Vec<usize> = plan
         .iter()
@@ -561,7 +470,7 @@ pub fn rebuild(
                 }
             }
             if written != m.frames.len() {
-                return Err(Error::Environment(format!(
+                return Err(Error::Internal(format!(
                     "only {written} of {} frames were rebuilt",
                     m.frames.len()
                 )));
@@ -569,58 +478,31 @@ pub fn rebuild(
             Ok(())
         },
     )?;
-    let footer = Footer {
-        manifest_offset: m.layout.payload_bytes,
-        manifest_len: delta.manifest_frame.len() as u64,
-    };
-    writer
-        .write_all(&delta.manifest_frame)
-        .ctx("write", out_path)?;
-    writer.write_all(&footer.encode()).ctx("write", out_path)?;
-    writer.flush().ctx("write", out_path)?;
+    let bundle_bytes = write_tail(
+        writer,
+        &delta.signed.compressed,
+        m.layout.payload_bytes,
+        out_path,
+    )?;
     Ok(RebuildStats {
         from_base,
         from_delta: delta.carried.len(),
         base_unused_checked: unused.len(),
-        bundle_bytes: m.layout.payload_bytes + delta.manifest_frame.len() as u64 + FOOTER_LEN,
+        bundle_bytes,
     })
 }
 
-/// Opens the base bundle of a delta: a full single-file bundle, or an explanation of what it is
-/// instead.
+/// Opens the base bundle of a delta: it must be a full single-file bundle.
 pub fn open_base(path: &Path) -> Result<OpenedBundle> {
-    match crate::container::volume::sniff(path)? {
-        crate::container::volume::Container::Bundle => crate::container::bundle::open(path),
-        crate::container::volume::Container::Volume => Err(Error::config(
-            path,
-            "is a volume, not a full bundle: a delta's base must be the single-file bundle",
-            "join the base's volumes first (`airlock join VOLUMES -o OLD_BUNDLE`)",
-        )),
-        crate::container::volume::Container::Delta => Err(Error::config(
-            path,
-            "is a delta, not a full bundle: a delta's base must be the single-file bundle",
-            "rebuild that bundle first (`airlock patch`)",
-        )),
-    }
-}
-
-/// Opens `path` as a delta, or explains what it is instead.
-pub fn open_delta_arg(path: &Path) -> Result<OpenedDelta> {
-    match crate::container::volume::sniff(path)? {
-        crate::container::volume::Container::Delta => open_delta(path),
-        crate::container::volume::Container::Volume => Err(Error::config(
-            path,
-            "is a volume, not a delta bundle",
-            "join the volumes first (`airlock join`), or pass the delta made by `airlock pack --base`",
-        )),
-        crate::container::volume::Container::Bundle => {
-            crate::container::bundle::open(path)?;
-            Err(Error::config(
-                path,
-                "is a full bundle, not a delta",
-                "use it as it is (no --base needed), or pass the delta made by `airlock pack --base`",
-            ))
-        }
+    let hint = "pass the single-file bundle the delta was made against (join its volumes first with `airlock join`, or rebuild it with `airlock patch`)";
+    match super::open_kind(
+        path,
+        Container::Bundle,
+        "a delta's base must be a single-file bundle",
+        hint,
+    )? {
+        super::Opened::Bundle(b) => Ok(b),
+        _ => Err(Error::Internal("open_kind returned another kind".into())),
     }
 }
 
@@ -653,12 +535,20 @@ pub fn patch(
     output: Option<&Path>,
     threads: usize,
 ) -> Result<PatchReport> {
-    let delta = open_delta_arg(delta_path)?;
+    let delta = match super::open_kind(
+        delta_path,
+        Container::Delta,
+        "patch rebuilds a bundle from a delta made by `airlock pack --base`",
+        "use a full bundle as it is (no patch needed), or pass the delta",
+    )? {
+        super::Opened::Delta(d) => d,
+        _ => return Err(Error::Internal("open_kind returned another kind".into())),
+    };
     let base = open_base(base_path)?;
     check_base(&delta, &base)?;
-    let m = &delta.bundle.manifest;
+    let m = &delta.signed.manifest;
     let output = output.map(Path::to_path_buf).unwrap_or_else(|| {
-        PathBuf::from(crate::pack::default_output_name(
+        PathBuf::from(super::bundle::default_output_name(
             &m.bundle.name,
             &m.bundle.version,
         ))
@@ -676,134 +566,9 @@ pub fn patch(
         delta: delta_path.to_path_buf(),
         name: m.bundle.name.clone(),
         version: m.bundle.version.clone(),
-        manifest_sha256: hex(&delta.bundle.manifest_sha256),
+        manifest_sha256: hex(&delta.signed.manifest_sha256),
         stats,
     })
-}
-
-/// `airlock unpack DELTA --base OLD`: checks the delta's signatures (as for any bundle) and the
-/// base's signatures against the trust file (its expiry and target are not judged: it is only a
-/// source of frames, each checked against the new manifest), rebuilds the new bundle into a
-/// temporary file beside the destination, then unpacks that as usual.
-pub fn unpack_delta(
-    delta_path: &Path,
-    base_path: &Path,
-    trust: &Trust,
-    dest: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackReport> {
-    let delta = open_delta_arg(delta_path)?;
-    check_authenticity(&delta.bundle, trust, opts.now, opts.state.as_ref())?;
-    let base = open_base(base_path)?;
-    check_base(&delta, &base)?;
-    authenticate(&base, trust)?;
-    let plan = plan_sources(&delta, &base);
-    // The base frames the new bundle does not use are checked too: the whole base is verified.
-    let unused = &plan[delta.bundle.manifest.frames.len()..];
-    let mut checked = Ok(());
-    read_planned(&delta, &base, unused, &mut |k, bytes| {
-        let (path, place, at, record) = planned(&delta, &base, &unused[k]);
-        checked = verify_frame_digest(path, place, at, record, &bytes);
-        checked.is_ok()
-    })?;
-    checked?;
-    let frames = DeltaFrames {
-        delta: &delta,
-        base: &base,
-        plan,
-    };
-    let mut report =
-        crate::receive::unpack::unpack_from(&delta.bundle, &frames, trust, dest, opts)?;
-    report.verify.bundle = format!(
-        "{} (patched onto {})",
-        delta_path.display(),
-        base_path.display()
-    );
-    Ok(report)
-}
-
-/// What a delta carries.
-#[derive(Debug, serde::Serialize)]
-pub struct DeltaInfo {
-    /// sha256 of the base manifest the delta needs.
-    pub base_manifest_sha256: String,
-    /// Frames carried and checked.
-    pub carried_frames: usize,
-    /// Frames of the new bundle.
-    pub frames: usize,
-}
-
-/// What `verify DELTA` established: the usual verify report (its `bundle` is the delta file, its
-/// `frames` the frames the delta carries), plus what the delta needs from its base.
-#[derive(Debug, serde::Serialize)]
-pub struct DeltaVerifyReport {
-    /// As for a bundle.
-    #[serde(flatten)]
-    pub verify: VerifyReport,
-    /// The delta.
-    pub delta: DeltaInfo,
-}
-
-/// Verifies a delta on its own: its signed manifest against the trust file (everything `verify`
-/// decides from the manifest frame), and the frames it carries against that manifest. The base is
-/// not needed.
-pub fn verify_delta(
-    delta: &OpenedDelta,
-    trust: &Trust,
-    opts: &VerifyOptions,
-) -> Result<DeltaVerifyReport> {
-    let mut auth = check_authenticity(&delta.bundle, trust, opts.now, opts.state.as_ref())?;
-    let m = &delta.bundle.manifest;
-    let carried = &delta.carried;
-    // Carried frames are back to back from offset 0, in index order.
-    crate::receive::verify::check_frames(
-        &delta.bundle.path,
-        &delta.bundle.file,
-        &m.frames,
-        carried,
-        DELTA_PLACE,
-        opts.deep,
-        opts.threads,
-    )?;
-    auth.checks.push(CheckOutcome {
-        check: Check::FrameDigest.name(),
-        detail: format!(
-            "the {} carried frames (of {}) match the manifest; the other {} come from base manifest sha256:{}",
-            carried.len(),
-            m.frames.len(),
-            m.frames.len() - carried.len(),
-            hex(&delta.footer.base_manifest_sha256)
-        ),
-    });
-    let mut verify = report(&delta.bundle, auth, false);
-    verify.frames = carried.len();
-    Ok(DeltaVerifyReport {
-        verify,
-        delta: DeltaInfo {
-            base_manifest_sha256: hex(&delta.footer.base_manifest_sha256),
-            carried_frames: carried.len(),
-            frames: m.frames.len(),
-        },
-    })
-}
-
-/// Human-readable rendering of a delta verification.
-pub fn render_verify(r: &DeltaVerifyReport) -> String {
-    let v = &r.verify;
-    let mut s = format!(
-        "{}: verified delta {} {} (sequence {}) for {}; install with `airlock unpack {} --base OLD` or `airlock patch OLD {} -o NEW`\n",
-        v.bundle, v.name, v.version, v.sequence, v.target, v.bundle, v.bundle
-    );
-    for c in &v.checks {
-        s.push_str(&format!("  ok  {:<13} {}\n", c.check, c.detail));
-    }
-    for sig in &v.signers {
-        s.push_str(&format!(
-            "  signer {} as {}: {}\n",
-            sig.key_id, sig.role, sig.status
-        ));
-    }
-    s
 }
 
 #[cfg(test)]

@@ -1,162 +1,18 @@
-//! The payload tar stream, both ways: `PayloadStream` produces it from source files for packing,
-//! hashing each file in the one pass that reads it; `walk_payload` consumes it when verifying or
-//! unpacking, comparing every header with the canonical one and every file with its manifest entry.
+//! Reading a bundle's payload: frames read from their container, each checked against the signed
+//! manifest's sha256 before it reaches the zstd decoder ([`open_frame`]), decompressed on the
+//! ordered pipeline, then walked as one tar stream against the manifest ([`walk_payload`]): every
+//! header compared with the canonical one, every file's size and sha256 checked as it is written.
 use crate::error::{Check, Error, IoContext, Result};
 use crate::format::digest::{HashingWriter, hex, sha256};
 use crate::format::frame::{decompress_frame, max_compressed_frame};
 use crate::format::manifest::{FileEntry, FrameRecord};
 use crate::format::{self, BLOCK};
-use sha2::{Digest as _, Sha256};
+use crate::util::pipeline;
+use crate::util::progress::Progress;
+
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
-
-/// A file to pack: its manifest entry (digest filled in as it is read) and where to read it.
-pub struct PackFile {
-    /// The manifest entry; `sha256` is set when the file has been streamed.
-    pub entry: FileEntry,
-    /// Source path.
-    pub source: PathBuf,
-}
-
-enum StreamState {
-    Header {
-        bytes: Box<[u8; 512]>,
-        pos: usize,
-    },
-    Content {
-        file: File,
-        remaining: u64,
-        hasher: Sha256,
-    },
-    Padding {
-        remaining: u64,
-    },
-    Next,
-}
-
-/// The payload tar stream of `files`, read once from disk; file digests are recorded as it goes.
-pub struct PayloadStream<'a> {
-    files: &'a mut [PackFile],
-    mtime: u64,
-    index: usize,
-    state: StreamState,
-}
-
-impl<'a> PayloadStream<'a> {
-    /// A stream over `files` (already sorted) with entry mtime `mtime`.
-    pub fn new(files: &'a mut [PackFile], mtime: u64) -> Self {
-        PayloadStream {
-            files,
-            mtime,
-            index: 0,
-            state: StreamState::Next,
-        }
-    }
-
-    fn advance(&mut self) -> Result<bool> {
-        let state = std::mem::replace(&mut self.state, StreamState::Next);
-        self.state = match state {
-            StreamState::Next => {
-                let Some(f) = self.files.get(self.index) else {
-                    return Ok(false);
-                };
-                let header =
-                    format::canonical_header(&f.entry.path, f.entry.size, f.entry.mode, self.mtime);
-                StreamState::Header {
-                    bytes: Box::new(header),
-                    pos: 0,
-                }
-            }
-            StreamState::Header { .. } => {
-                let f = &self.files[self.index];
-                let file = crate::util::fs::open_input(&f.source, "artifact file")?;
-                let len = file.metadata().ctx("read", &f.source)?.len();
-                if len != f.entry.size {
-                    return Err(changed(&f.source));
-                }
-                StreamState::Content {
-                    file,
-                    remaining: f.entry.size,
-                    hasher: Sha256::new(),
-                }
-            }
-            StreamState::Content { file, hasher, .. } => {
-                let f = &mut self.files[self.index];
-                if file.metadata().ctx("read", &f.source)?.len() != f.entry.size {
-                    return Err(changed(&f.source));
-                }
-                f.entry.sha256 = hasher.finalize().into();
-                StreamState::Padding {
-                    remaining: format::padding(f.entry.size),
-                }
-            }
-            StreamState::Padding { .. } => {
-                self.index += 1;
-                StreamState::Next
-            }
-        };
-        Ok(true)
-    }
-
-    fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize> {
-        loop {
-            match &mut self.state {
-                StreamState::Header { bytes, pos } if *pos < 512 => {
-                    let n = buf.len().min(512 - *pos);
-                    buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
-                    *pos += n;
-                    return Ok(n);
-                }
-                StreamState::Content {
-                    file,
-                    remaining,
-                    hasher,
-                } if *remaining > 0 => {
-                    let want = buf
-                        .len()
-                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                    let source = &self.files[self.index].source;
-                    let n = file.read(&mut buf[..want]).ctx("read", source)?;
-                    if n == 0 {
-                        return Err(changed(source));
-                    }
-                    hasher.update(&buf[..n]);
-                    *remaining -= n as u64;
-                    return Ok(n);
-                }
-                StreamState::Padding { remaining } if *remaining > 0 => {
-                    let n = buf.len().min(*remaining as usize);
-                    buf[..n].fill(0);
-                    *remaining -= n as u64;
-                    return Ok(n);
-                }
-                _ => {
-                    if !self.advance()? {
-                        return Ok(0);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn changed(path: &Path) -> Error {
-    Error::config(
-        path,
-        "the file changed size while it was being packed",
-        "stop whatever is writing to the artifact directory, then pack again",
-    )
-}
-
-impl Read for PayloadStream<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        self.read_inner(buf).map_err(io::Error::other)
-    }
-}
+use std::path::Path;
 
 /// Recovers a library error carried through an `io::Error` by a reader adapter.
 pub fn unwrap_io(err: io::Error, op: &'static str, path: &Path) -> Error {
@@ -254,20 +110,132 @@ pub fn read_frame(
     Ok(bytes)
 }
 
-/// Reads the payload frames `indices` of `frames`, stored back to back in that order from where
-/// `reader` stands; stops early when `emit` returns false.
+/// Reads the payload frames `indices` of `frames`, stored back to back in that order from
+/// `offset` of `file`; hands each (index, compressed bytes) to `emit` and stops early when it
+/// returns false.
 pub fn read_frames(
-    file: &Path,
-    mut reader: impl Read,
+    path: &Path,
+    file: &File,
+    offset: u64,
     frames: &[FrameRecord],
     indices: impl IntoIterator<Item = usize>,
-    mut emit: impl FnMut(usize, Vec<u8>) -> bool,
+    emit: &mut dyn FnMut(usize, Vec<u8>) -> bool,
 ) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut handle = file.try_clone().ctx("open", path)?;
+    handle.seek(SeekFrom::Start(offset)).ctx("seek in", path)?;
+    let mut reader = io::BufReader::with_capacity(1 << 20, handle);
     for index in indices {
-        if !emit(index, read_frame(file, &mut reader, index, &frames[index])?) {
+        if !emit(index, read_frame(path, &mut reader, index, &frames[index])?) {
             break;
         }
     }
+    Ok(())
+}
+
+/// Where a bundle's payload frames are read from, in manifest order, and who is named when one
+/// is bad: the bundle file itself, a set of volumes, or a delta and its base.
+pub trait FrameSource: Sync {
+    /// Reads every payload frame in manifest order, handing each (index, compressed bytes) to
+    /// `emit`; stops early when `emit` returns false.
+    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()>;
+    /// Checks frame `index`'s sha256 against the signed manifest, then decompresses it.
+    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// Checks the payload frames `indices` of `frames`, stored back to back in that order from the
+/// start of `file`, on `threads` workers: each frame's sha256 before anything decodes it, and with
+/// `deep` its decompressed length too. `place` names the container in messages (`""` for a bundle).
+#[allow(clippy::too_many_arguments)]
+pub fn check_frames(
+    path: &Path,
+    file: &File,
+    frames: &[FrameRecord],
+    indices: &[usize],
+    place: &str,
+    deep: bool,
+    threads: usize,
+) -> Result<()> {
+    let progress = Progress::start(
+        "verify",
+        indices.iter().map(|&i| frames[i].compressed_size).sum(),
+    );
+    pipeline::run(
+        threads,
+        threads + 2,
+        |emitter| {
+            read_frames(
+                path,
+                file,
+                0,
+                frames,
+                indices.iter().copied(),
+                &mut |i, bytes| {
+                    progress.advance(bytes.len() as u64);
+                    emitter.emit((i, bytes))
+                },
+            )
+        },
+        |(i, bytes): (usize, Vec<u8>)| {
+            if deep {
+                open_frame(path, place, i, &frames[i], &bytes).map(drop)
+            } else {
+                verify_frame_digest(path, place, i, &frames[i], &bytes)
+            }
+        },
+        |ordered| {
+            let mut checked = 0;
+            for result in ordered {
+                result?;
+                checked += 1;
+            }
+            if checked != indices.len() {
+                return Err(Error::Internal(format!(
+                    "only {checked} of {} frames were checked",
+                    indices.len()
+                )));
+            }
+            Ok(())
+        },
+    )?;
+    progress.finish();
+    Ok(())
+}
+
+/// Streams the payload of the bundle whose manifest is `manifest` (read from `bundle`): frames
+/// from `source`, verified and decompressed on `threads` workers, then walked against the
+/// manifest with `begin`/`end` deciding where each file's bytes go.
+pub fn stream_payload<W: Write>(
+    bundle: &Path,
+    manifest: &crate::format::manifest::Manifest,
+    source: &dyn FrameSource,
+    threads: usize,
+    begin: impl FnMut(&FileEntry) -> Result<W>,
+    end: impl FnMut(&FileEntry, W) -> Result<()>,
+) -> Result<()> {
+    let progress = Progress::start("payload", manifest.layout.payload_bytes);
+    pipeline::run(
+        threads,
+        threads + 2,
+        |emitter| {
+            source.read(&mut |i, bytes| {
+                progress.advance(bytes.len() as u64);
+                emitter.emit((i, bytes))
+            })
+        },
+        |(i, bytes): (usize, Vec<u8>)| source.open(i, &bytes),
+        |ordered| {
+            walk_payload(
+                bundle,
+                FrameChain::new(ordered),
+                &manifest.files,
+                manifest.bundle.mtime,
+                begin,
+                end,
+            )
+        },
+    )?;
+    progress.finish();
     Ok(())
 }
 
@@ -376,7 +344,7 @@ fn copy_chunked(
     reader: &mut impl Read,
     writer: &mut impl Write,
 ) -> std::result::Result<u64, CopyError> {
-    let mut buf = vec![0u8; crate::pack::source::CHUNK];
+    let mut buf = vec![0u8; crate::util::fs::CHUNK];
     let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {

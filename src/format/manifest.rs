@@ -389,6 +389,12 @@ impl Manifest {
     }
 }
 
+/// True for the payload files whose content governs the bundle: the files of `policy` and
+/// `safeguard` artifacts, copied into the manifest frame (`docs/format.md` 1.2).
+pub fn is_governed(path: &BundlePath) -> bool {
+    path.is_below(Kind::Policy.as_str()) || path.is_below(Kind::Safeguard.as_str())
+}
+
 /// The run of `files` (sorted by path) that lies below the directory `dir`, found by binary
 /// search: cost O(log n) per artifact, whatever a hostile manifest lists.
 pub fn files_below<'a>(files: &'a [FileEntry], dir: &BundlePath) -> &'a [FileEntry] {
@@ -702,6 +708,79 @@ impl RawManifest {
             files,
         })
     }
+}
+
+/// The part of one file a range of frames holds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileSlice {
+    /// Bundle path.
+    pub path: String,
+    /// File size.
+    pub size: u64,
+    /// First content byte held.
+    pub from: u64,
+    /// One past the last content byte held.
+    pub to: u64,
+    /// Whether the whole tar entry (header, content, padding) is held.
+    pub whole: bool,
+}
+
+impl FileSlice {
+    /// `path` or `path (bytes A..B of N)`.
+    pub fn describe(&self) -> String {
+        if self.whole {
+            self.path.clone()
+        } else {
+            format!(
+                "{} (bytes {}..{} of {})",
+                self.path, self.from, self.to, self.size
+            )
+        }
+    }
+}
+
+/// The files (or parts of files) held by frames `frames` of `m`.
+pub fn files_in_frames(m: &Manifest, frames: std::ops::Range<usize>) -> Vec<FileSlice> {
+    let spans = m.frame_spans();
+    if frames.is_empty() || frames.end > spans.len() {
+        return Vec::new();
+    }
+    let start = spans[frames.start].start;
+    let last = spans[frames.end - 1];
+    let end = last.start.saturating_add(last.len);
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    for f in &m.files {
+        let entry = crate::format::entry_len(f.size);
+        let (a, b) = (offset, offset.saturating_add(entry));
+        offset = b;
+        if b <= start {
+            continue;
+        }
+        if a >= end {
+            break;
+        }
+        let content = a.saturating_add(crate::format::BLOCK);
+        let clamp = |x: u64| x.saturating_sub(content).min(f.size);
+        out.push(FileSlice {
+            path: f.path.to_string(),
+            size: f.size,
+            from: clamp(start.max(a)),
+            to: clamp(end.min(b)),
+            whole: start <= a && end >= b,
+        });
+    }
+    out
+}
+
+/// Names the files of `slices` in one line, shortening long lists.
+pub fn describe_slices(slices: &[FileSlice]) -> String {
+    const SHOW: usize = 4;
+    let mut parts: Vec<String> = slices.iter().take(SHOW).map(FileSlice::describe).collect();
+    if slices.len() > SHOW {
+        parts.push(format!("and {} more", slices.len() - SHOW));
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]

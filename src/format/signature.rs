@@ -7,7 +7,6 @@
 use crate::format::digest::{Digest, hex, parse_hex_digest};
 use crate::format::manifest::BundleInfo;
 use crate::format::time::Timestamp;
-use crate::trust::keys::{SigningKey, key_id};
 use base64::Engine as _;
 use minisign::{PublicKey, SignatureBox};
 use std::fmt;
@@ -135,32 +134,12 @@ pub fn file_name(role: Role, key_id: &str) -> String {
     format!("{role}-{key_id}.minisig")
 }
 
-/// Signs `manifest_bytes` as `role`; returns the file name and the signature file's text.
-pub fn sign_manifest(
-    key: &SigningKey,
-    manifest_bytes: &[u8],
-    bundle: &BundleInfo,
-    role: Role,
-    now: Timestamp,
-) -> Result<(String, String), String> {
-    let comment = TrustedComment {
-        name: bundle.name.clone(),
-        version: bundle.version.clone(),
-        sequence: bundle.sequence,
-        target: bundle.target.clone(),
-        manifest_sha256: crate::format::digest::sha256(manifest_bytes),
-        role,
-        signed: now,
-    };
-    let sig = minisign::sign(
-        Some(&key.public),
-        &key.secret,
-        Cursor::new(manifest_bytes),
-        Some(&comment.render()),
-        Some(&format!("airlock {role} signature")),
-    )
-    .map_err(|e| format!("signing failed: {e}"))?;
-    Ok((file_name(role, &key.id), sig.into_string()))
+/// A key id: minisign's 8-byte key number as 16 upper-case hex digits (the little-endian u64).
+pub fn key_id(keynum: &[u8]) -> String {
+    let mut bytes = [0u8; 8];
+    let n = keynum.len().min(8);
+    bytes[..n].copy_from_slice(&keynum[..n]);
+    format!("{:016X}", u64::from_le_bytes(bytes))
 }
 
 /// Largest signature file airlock reads (a minisign signature is about 300 bytes).

@@ -2,11 +2,14 @@
 //! into frames; frames are compressed and hashed on a worker pool and written in order; the
 //! manifest, checksum file and release signature go into the final frame, then the footer. The
 //! output appears atomically (temporary file in the same directory, then rename).
+pub mod logistics;
 pub mod sign;
 pub mod source;
 pub mod spec;
 
-use crate::container::payload::{PackFile, PayloadStream, unwrap_io};
+use crate::container::payload::unwrap_io;
+use crate::container::write::write_tail;
+use crate::container::{OpenedBundle, SignedManifest};
 use crate::error::{Check, Error, IoContext, Result};
 use crate::format::digest::{Digest, hex, sha256};
 use crate::format::frame::compress_frame;
@@ -16,13 +19,16 @@ use crate::format::manifest::{
 };
 use crate::format::manifest_frame::{MAX_COPY_BYTES, ManifestFrame};
 use crate::format::path::BundlePath;
-use crate::format::signature::{Role, sign_manifest};
+use crate::format::signature::ParsedSignature;
+use crate::format::signature::Role;
 use crate::format::time::{Timestamp, check_mtime};
-use crate::format::{self, Footer, FrameSpan};
+use crate::format::{self, FrameSpan};
 use crate::pack::source::collect;
+use crate::pack::source::{PackFile, PayloadStream};
 use crate::pack::spec::Spec;
 use crate::trust::enforce::{WeightsRule, gate_file, is_governed, load_governed, release_facts};
 use crate::trust::keys::SigningKey;
+use crate::trust::keys::sign_manifest;
 use crate::trust::policy::{self, BundleFacts};
 use crate::util::output::{AtomicOutput, BackgroundFlush};
 use crate::util::pipeline;
@@ -65,10 +71,7 @@ pub struct PackReport {
     pub created_from: &'static str,
 }
 
-/// Default output file name for a bundle.
-pub fn default_output_name(name: &str, version: &str) -> String {
-    format!("{name}-{version}.airlock.tar.zst")
-}
+pub use crate::container::bundle::default_output_name;
 
 /// An artifact's kind, name and directory in the bundle.
 pub type ArtifactRoot = (crate::format::manifest::Kind, String, BundlePath);
@@ -129,6 +132,11 @@ pub fn plan_files(spec: &Spec) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
 
 /// Packs `spec` into a bundle.
 pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
+    pack_into(spec, opts).map(|(report, _)| report)
+}
+
+/// Packs `spec` into a bundle and returns it open, as the volume and delta writers need it.
+pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedBundle)> {
     let b = &spec.bundle;
     let source_date_epoch = opts
         .source_date_epoch
@@ -320,21 +328,58 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
         signatures: vec![(sig_name, sig_text.into_bytes())],
         mtime,
     };
-    let bundle_bytes = write_tail(&mut writer, &frame, payload_bytes, opts.level, &temp_path)?;
+    let compressed = frame
+        .encode(opts.level)
+        .ctx("compress the manifest frame for", &temp_path)?;
+    let bundle_bytes = write_tail(&mut writer, &compressed, payload_bytes, &temp_path)?;
     writer
         .into_inner()
         .map_err(|e| Error::io("write", &temp_path, e.into_error()))?;
     flush.finish()?;
+    let file = out.handle()?;
     out.commit()?;
-    Ok(PackReport {
-        output,
-        manifest_sha256: hex(&sha256(manifest_text.as_bytes())),
+    let manifest_sha256 = sha256(manifest_text.as_bytes());
+    let report = PackReport {
+        output: output.clone(),
+        manifest_sha256: hex(&manifest_sha256),
         files: manifest.files.len(),
         bytes: manifest.files.iter().map(|f| f.size).sum(),
         frames: manifest.frames.len(),
         bundle_bytes,
         created_from,
-    })
+    };
+    // The bundle just written, as a reader would open it, built from what was written rather than
+    // read back: volume and delta writers take it from here.
+    let signatures = frame
+        .signatures
+        .iter()
+        .map(|(name, bytes)| {
+            ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_sha256)
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map_err(|e| {
+            Error::Internal(format!(
+                "the release signature just made does not parse: {e}"
+            ))
+        })?;
+    let footer = format::Footer {
+        manifest_offset: payload_bytes,
+        manifest_len: compressed.len() as u64,
+    };
+    let bundle = OpenedBundle {
+        signed: SignedManifest {
+            path: output,
+            compressed,
+            frame,
+            manifest,
+            manifest_sha256,
+            signatures,
+        },
+        file,
+        len: bundle_bytes,
+        footer,
+    };
+    Ok((report, bundle))
 }
 
 /// A policy rule broken by the release being packed: say it is the packer's refusal.
@@ -344,10 +389,12 @@ fn refusing_to_pack(e: Error) -> Error {
             file,
             check,
             detail,
+            hint,
         } => Error::Rejected {
             file,
             check,
             detail: format!("{detail} (refusing to pack)"),
+            hint,
         },
         other => other,
     }
@@ -395,54 +442,21 @@ pub fn pack_to_scratch(
     spec: &Spec,
     opts: PackOptions,
     output: &Path,
-) -> Result<(
-    tempfile::TempDir,
-    PackReport,
-    crate::container::bundle::OpenedBundle,
-)> {
+) -> Result<(tempfile::TempDir, PackReport, OpenedBundle)> {
     let dir = crate::util::output::parent_dir(output);
     let work = tempfile::Builder::new()
         .prefix(".airlock-scratch-")
         .tempdir_in(&dir)
         .ctx("create a temporary directory in", &dir)?;
     let full = work.path().join("bundle.airlock.tar.zst");
-    let report = pack(
+    let (report, bundle) = pack_into(
         spec,
         &PackOptions {
-            output: Some(full.clone()),
+            output: Some(full),
             ..opts
         },
     )?;
-    let opened = crate::container::bundle::open(&full)?;
-    Ok((work, report, opened))
-}
-
-/// Writes the manifest frame and footer after `payload_bytes` of payload; returns the bundle size.
-pub fn write_tail(
-    writer: &mut impl Write,
-    frame: &ManifestFrame,
-    payload_bytes: u64,
-    level: i32,
-    path: &Path,
-) -> Result<u64> {
-    let compressed = frame
-        .encode(level)
-        .ctx("compress the manifest frame for", path)?;
-    if compressed.len() as u64 > format::MANIFEST_FRAME_CAP {
-        return Err(Error::config(
-            path,
-            "the manifest frame exceeds its 16 MiB cap",
-            "split the release into several bundles",
-        ));
-    }
-    let footer = Footer {
-        manifest_offset: payload_bytes,
-        manifest_len: compressed.len() as u64,
-    };
-    writer.write_all(&compressed).ctx("write", path)?;
-    writer.write_all(&footer.encode()).ctx("write", path)?;
-    writer.flush().ctx("write", path)?;
-    Ok(payload_bytes + compressed.len() as u64 + format::FOOTER_LEN)
+    Ok((work, report, bundle))
 }
 
 fn artifact_record(
@@ -496,7 +510,7 @@ fn write_payload(
                 .read(&mut rest)
                 .map_err(|e| unwrap_io(e, "read", out_path))?;
             if n != 0 {
-                return Err(Error::Environment(
+                return Err(Error::Internal(
                     "the payload stream is longer than the frame plan".into(),
                 ));
             }

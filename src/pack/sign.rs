@@ -1,14 +1,14 @@
 //! `airlock sign`: adds a countersignature (for example the transfer officer's) by rewriting only
 //! the manifest frame and the footer; the payload frames are not touched or recompressed.
-use crate::container::bundle::open;
+use crate::container::write::{copy_range, write_tail};
+use crate::container::{Container, Opened, open_kind};
 use crate::error::{Error, IoContext, Result};
-use crate::format::signature::{Role, file_name, sign_manifest};
+use crate::format::signature::{Role, file_name};
 use crate::format::{FOOTER_LEN, Footer};
-use crate::pack::write_tail;
-use crate::trust::keys::SigningKey;
+use crate::trust::keys::{SigningKey, sign_manifest};
 use crate::util::output::AtomicOutput;
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// What `sign` did.
@@ -33,26 +33,18 @@ pub fn countersign(
     output: Option<&Path>,
 ) -> Result<SignReport> {
     refuse_after_interrupted_sign(path)?;
-    match crate::container::volume::sniff(path)? {
-        crate::container::volume::Container::Bundle => {}
-        other => {
-            return Err(Error::config(
-                path,
-                format!(
-                    "is a {}, not a single-file bundle",
-                    if other == crate::container::volume::Container::Volume {
-                        "volume"
-                    } else {
-                        "delta"
-                    }
-                ),
-                "sign the single-file bundle: `airlock join VOLUMES -o B` (or `airlock patch OLD DELTA -o B`), then `airlock sign B`",
-            ));
-        }
-    }
-    let bundle = open(path)?;
+    let Opened::Bundle(bundle) = open_kind(
+        path,
+        Container::Bundle,
+        "a signature is added to the single-file bundle, whose manifest frame every volume and delta copies",
+        "sign the single-file bundle: `airlock join VOLUMES -o B` (or `airlock patch OLD DELTA -o B`), then `airlock sign B`",
+    )?
+    else {
+        return Err(Error::Internal("open_kind returned another kind".into()));
+    };
+    let signed = &bundle.signed;
     let name = file_name(role, &key.id);
-    if bundle.frame.signatures.iter().any(|(n, _)| *n == name) {
+    if signed.frame.signatures.iter().any(|(n, _)| *n == name) {
         return Err(Error::config(
             path,
             format!("key {} has already signed this bundle as {role}", key.id),
@@ -61,19 +53,21 @@ pub fn countersign(
     }
     let (sig_name, sig_text) = sign_manifest(
         key,
-        &bundle.frame.manifest,
-        &bundle.manifest.bundle,
+        &signed.frame.manifest,
+        &signed.manifest.bundle,
         role,
         now,
     )
     .map_err(Error::Environment)?;
-    let mut frame = bundle.frame.clone();
+    let mut frame = signed.frame.clone();
     frame
         .signatures
         .push((sig_name.clone(), sig_text.into_bytes()));
     frame.signatures.sort();
     let payload_bytes = bundle.footer.manifest_offset;
-    let level = bundle.manifest.layout.zstd_level;
+    let compressed = frame
+        .encode(signed.manifest.layout.zstd_level)
+        .ctx("compress the manifest frame for", path)?;
     let target = output.unwrap_or(path).to_path_buf();
     match output {
         None => {
@@ -95,7 +89,7 @@ pub fn countersign(
             file.set_len(payload_bytes).ctx("truncate", path)?;
             let mut writer = BufWriter::new(file);
             writer.seek(SeekFrom::End(0)).ctx("seek in", path)?;
-            write_tail(&mut writer, &frame, payload_bytes, level, path)?;
+            write_tail(&mut writer, &compressed, payload_bytes, path)?;
             let file = writer
                 .into_inner()
                 .map_err(|e| Error::io("write", path, e.into_error()))?;
@@ -104,20 +98,17 @@ pub fn countersign(
         }
         Some(out) => {
             let temp = AtomicOutput::create(out)?;
-            let mut source = bundle.file.try_clone().ctx("open", path)?;
-            source.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
             let mut dest = temp.handle()?;
-            let copied = std::io::copy(&mut source.take(payload_bytes), &mut dest)
-                .ctx("copy payload to", temp.temp_path())?;
-            if copied != payload_bytes {
-                return Err(Error::io(
-                    "read",
-                    path,
-                    std::io::ErrorKind::UnexpectedEof.into(),
-                ));
-            }
+            copy_range(
+                &bundle.file,
+                path,
+                0,
+                payload_bytes,
+                &mut dest,
+                temp.temp_path(),
+            )?;
             let mut writer = BufWriter::new(dest);
-            write_tail(&mut writer, &frame, payload_bytes, level, temp.temp_path())?;
+            write_tail(&mut writer, &compressed, payload_bytes, temp.temp_path())?;
             writer
                 .into_inner()
                 .map_err(|e| Error::io("write", out, e.into_error()))?;
@@ -144,9 +135,15 @@ pub fn undo_path(bundle: &Path) -> PathBuf {
 /// lack its manifest frame. Says exactly how to restore it, and refuses until that is done.
 fn refuse_after_interrupted_sign(bundle: &Path) -> Result<()> {
     let undo = undo_path(bundle);
-    let Ok(tail) = std::fs::read(&undo) else {
+    if std::fs::symlink_metadata(&undo).is_err() {
         return Ok(());
-    };
+    }
+    // Bounded: the old tail is a manifest frame (at most 16 MiB) and a footer.
+    let tail = crate::util::fs::read_input(
+        &undo,
+        "sign undo file",
+        crate::format::MANIFEST_FRAME_CAP + FOOTER_LEN,
+    )?;
     // The undo file is the old tail: manifest frame then footer; the footer says where it began.
     let payload = tail
         .len()
@@ -222,6 +219,6 @@ pub fn sign_policy(
         p.push(".minisig");
         PathBuf::from(p)
     });
-    std::fs::write(&out, sig.into_string()).ctx("write", &out)?;
+    crate::util::output::write_atomic(&out, sig.into_string().as_bytes())?;
     Ok(out)
 }

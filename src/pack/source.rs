@@ -1,17 +1,19 @@
-//! Source trees: listing an artifact's files safely (no special files, no symlinks leaving the
-//! root), hashing files in bounded chunks, and the tree digest `airlock digest` prints.
+//! The packer's sources: listing an artifact's files safely (no special files, no symlinks leaving
+//! the root), the tree digest `airlock digest` prints, and [`PayloadStream`], which produces the
+//! payload tar stream from the source files, hashing each file in the one pass that reads it.
 use crate::error::{Error, IoContext, Result};
+use crate::format;
 use crate::format::Mode;
 use crate::format::digest::Digest;
+use crate::format::manifest::FileEntry;
 use crate::format::manifest::tree_digest;
 use sha2::{Digest as _, Sha256};
 use std::fs;
+use std::fs::File;
+use std::io;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-/// Read buffer size for hashing and packing.
-pub const CHUNK: usize = 1 << 20;
 
 /// One regular file of an artifact.
 #[derive(Debug, Clone)]
@@ -115,22 +117,7 @@ pub fn collect(root: &Path) -> Result<Vec<SourceFile>> {
     Ok(files)
 }
 
-/// sha256 and length of a file, read in bounded chunks.
-pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
-    let mut file = crate::util::fs::open_input(path, "file")?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).ctx("read", path)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hasher.finalize().into(), total))
-}
+pub use crate::util::fs::{CHUNK, hash_file};
 
 /// The tree digest of a file or directory, as a policy approves it.
 pub fn tree_digest_of(root: &Path) -> Result<Digest> {
@@ -141,6 +128,153 @@ pub fn tree_digest_of(root: &Path) -> Result<Digest> {
         entries.push((f.relative.as_str(), size, f.mode, digest));
     }
     Ok(tree_digest(entries))
+}
+
+/// A file to pack: its manifest entry (digest filled in as it is read) and where to read it.
+pub struct PackFile {
+    /// The manifest entry; `sha256` is set when the file has been streamed.
+    pub entry: FileEntry,
+    /// Source path.
+    pub source: PathBuf,
+}
+
+enum StreamState {
+    Header {
+        bytes: Box<[u8; 512]>,
+        pos: usize,
+    },
+    Content {
+        file: File,
+        remaining: u64,
+        hasher: Sha256,
+    },
+    Padding {
+        remaining: u64,
+    },
+    Next,
+}
+
+/// The payload tar stream of `files`, read once from disk; file digests are recorded as it goes.
+pub struct PayloadStream<'a> {
+    files: &'a mut [PackFile],
+    mtime: u64,
+    index: usize,
+    state: StreamState,
+}
+
+impl<'a> PayloadStream<'a> {
+    /// A stream over `files` (already sorted) with entry mtime `mtime`.
+    pub fn new(files: &'a mut [PackFile], mtime: u64) -> Self {
+        PayloadStream {
+            files,
+            mtime,
+            index: 0,
+            state: StreamState::Next,
+        }
+    }
+
+    fn advance(&mut self) -> Result<bool> {
+        let state = std::mem::replace(&mut self.state, StreamState::Next);
+        self.state = match state {
+            StreamState::Next => {
+                let Some(f) = self.files.get(self.index) else {
+                    return Ok(false);
+                };
+                let header =
+                    format::canonical_header(&f.entry.path, f.entry.size, f.entry.mode, self.mtime);
+                StreamState::Header {
+                    bytes: Box::new(header),
+                    pos: 0,
+                }
+            }
+            StreamState::Header { .. } => {
+                let f = &self.files[self.index];
+                let file = crate::util::fs::open_input(&f.source, "artifact file")?;
+                let len = file.metadata().ctx("read", &f.source)?.len();
+                if len != f.entry.size {
+                    return Err(changed(&f.source));
+                }
+                StreamState::Content {
+                    file,
+                    remaining: f.entry.size,
+                    hasher: Sha256::new(),
+                }
+            }
+            StreamState::Content { file, hasher, .. } => {
+                let f = &mut self.files[self.index];
+                if file.metadata().ctx("read", &f.source)?.len() != f.entry.size {
+                    return Err(changed(&f.source));
+                }
+                f.entry.sha256 = hasher.finalize().into();
+                StreamState::Padding {
+                    remaining: format::padding(f.entry.size),
+                }
+            }
+            StreamState::Padding { .. } => {
+                self.index += 1;
+                StreamState::Next
+            }
+        };
+        Ok(true)
+    }
+
+    fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            match &mut self.state {
+                StreamState::Header { bytes, pos } if *pos < 512 => {
+                    let n = buf.len().min(512 - *pos);
+                    buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
+                    *pos += n;
+                    return Ok(n);
+                }
+                StreamState::Content {
+                    file,
+                    remaining,
+                    hasher,
+                } if *remaining > 0 => {
+                    let want = buf
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                    let source = &self.files[self.index].source;
+                    let n = file.read(&mut buf[..want]).ctx("read", source)?;
+                    if n == 0 {
+                        return Err(changed(source));
+                    }
+                    hasher.update(&buf[..n]);
+                    *remaining -= n as u64;
+                    return Ok(n);
+                }
+                StreamState::Padding { remaining } if *remaining > 0 => {
+                    let n = buf.len().min(*remaining as usize);
+                    buf[..n].fill(0);
+                    *remaining -= n as u64;
+                    return Ok(n);
+                }
+                _ => {
+                    if !self.advance()? {
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn changed(path: &Path) -> Error {
+    Error::config(
+        path,
+        "the file changed size while it was being packed",
+        "stop whatever is writing to the artifact directory, then pack again",
+    )
+}
+
+impl Read for PayloadStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.read_inner(buf).map_err(io::Error::other)
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The audit log: one JSON line per verify/unpack decision, each carrying the sha256 of the line
 //! before it (64 zeros for the first), so a deleted, inserted or edited line breaks the chain that
 //! `airlock audit verify` checks.
-use crate::container::bundle::OpenedBundle;
+use crate::container::SignedManifest;
 use crate::error::{Check, Error, IoContext, Result};
 use crate::format::digest::{hex, sha256};
 use crate::format::time::Timestamp;
@@ -20,7 +20,7 @@ const MAX_LINE: u64 = 1 << 20;
 pub fn record(
     command: &str,
     bundle: &Path,
-    opened: Option<&OpenedBundle>,
+    opened: Option<&SignedManifest>,
     outcome: std::result::Result<&VerifyReport, &Error>,
     now: Timestamp,
 ) -> Map<String, Value> {
@@ -62,7 +62,7 @@ pub fn record(
             );
             r.insert(
                 "checks".into(),
-                json!([{"check": e.check().map_or("environment", |c| c.name()), "result": "fail", "detail": e.to_string()}]),
+                json!([{"check": e.check_name(), "result": "fail", "detail": e.to_string()}]),
             );
         }
     }
@@ -122,8 +122,8 @@ pub fn append(path: &Path, mut record: Map<String, Value>) -> Result<()> {
         Some(line) => hex(&sha256(&line)),
     };
     record.insert("prev_sha256".into(), json!(prev));
-    let mut line = serde_json::to_vec(&Value::Object(record))
-        .map_err(|e| Error::Environment(e.to_string()))?;
+    let mut line =
+        serde_json::to_vec(&Value::Object(record)).map_err(|e| Error::Internal(e.to_string()))?;
     line.push(b'\n');
     file.write_all(&line).ctx("append to", path)?;
     file.sync_all().ctx("sync", path)

@@ -3,18 +3,17 @@
 //! or, with `--replace`, an atomic exchange. The destination is either the complete verified tree
 //! or untouched. A lock beside the destination serialises concurrent runs; leftovers of a killed
 //! run are removed by the next one; re-running over the identical tree (contents hashed) is a no-op.
-use crate::container::bundle::OpenedBundle;
+use crate::container::delta::DeltaFrames;
+use crate::container::payload::{FrameSource, stream_payload};
+use crate::container::{Payload, SignedManifest};
 use crate::error::Check;
 use crate::error::{Error, IoContext, Result};
 use crate::format::digest::hex;
 use crate::format::manifest::{FileEntry, Manifest};
-use crate::receive::verify::{
-    BundleFrames, CheckOutcome, FrameSource, VerifyReport, check_authenticity, report,
-    stream_payload,
-};
+use crate::receive::verify::{CheckOutcome, VerifyReport, check_authenticity, report};
 use crate::trust::enforce::{WeightsRule, gate_file};
 use crate::trust::state::StateDir;
-use crate::trust::trust_file::Trust;
+use crate::trust::{Trust, authenticate};
 use crate::util::fs::{DirLock, remove_any};
 use crate::util::output::sync_dir;
 use std::collections::BTreeSet;
@@ -46,6 +45,17 @@ pub enum Outcome {
     AlreadyPresent,
     /// The destination held another tree, now swapped for this bundle's.
     Replaced,
+}
+
+impl Outcome {
+    /// What happened, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Outcome::Installed => "installed",
+            Outcome::AlreadyPresent => "already present, nothing written",
+            Outcome::Replaced => "replaced the previous tree",
+        }
+    }
 }
 
 /// The result of a successful unpack.
@@ -112,27 +122,33 @@ fn beside(dest: &Path) -> Result<Beside> {
     })
 }
 
-/// Unpacks a verified bundle into `dest`.
+/// Unpacks the bundle whose payload `payload` holds (a bundle, its volumes, or a delta and its
+/// base) into `dest`, after every check `verify` makes. For a delta, the base's signatures must
+/// meet the trust file's thresholds too (its expiry and target are not judged: it is only a
+/// source of frames, each checked against the new manifest), and every base frame the new bundle
+/// does not use is checked against the base's own manifest.
 pub fn unpack(
-    bundle: &OpenedBundle,
+    payload: &Payload,
     trust: &Trust,
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport> {
-    unpack_from(bundle, &BundleFrames(bundle), trust, dest, opts)
-}
-
-/// Unpacks the bundle whose manifest `bundle` carries, reading its payload frames from `source`
-/// (the bundle itself, or its volumes).
-pub fn unpack_from(
-    bundle: &OpenedBundle,
-    source: &dyn FrameSource,
-    trust: &Trust,
-    dest: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackReport> {
-    let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
-    let m = &bundle.manifest;
+    let signed = payload.signed();
+    let mut accepted = check_authenticity(signed, trust, opts.now, opts.state.as_ref())?;
+    let frames = payload.frames();
+    if let Payload::Delta { delta, base } = payload {
+        authenticate(&base.signed, trust)?;
+        let checked = DeltaFrames::new(delta, base).check_unused_base_frames()?;
+        accepted.checks.push(CheckOutcome {
+            check: Check::FrameDigest.name(),
+            detail: format!(
+                "base {}: {checked} frames the new bundle does not use match the base's manifest",
+                base.signed.path.display()
+            ),
+        });
+    }
+    let bundle = signed;
+    let m = &signed.manifest;
     let b = beside(dest)?;
     // Removed again when this function returns, on every path.
     let lock = DirLock::acquire(&b.lock)?;
@@ -179,23 +195,32 @@ pub fn unpack_from(
     };
     if outcome == Outcome::AlreadyPresent {
         commit(&|| Ok(()))?;
+        accepted.checks.push(CheckOutcome {
+            check: Check::FileDigest.name(),
+            detail: format!(
+                "the installed tree at {} is this bundle's: {} files, sizes, modes and sha256 match, nothing else is there",
+                dest.display(),
+                m.files.len()
+            ),
+        });
     } else {
         let staging = b
             .parent
             .join(format!("{}{}", b.staging_prefix, std::process::id()));
-        let allowed = &auth.policy.allowed_files;
+        let allowed = &accepted.policy.allowed_files;
         // The model-approval rule on file contents, when the policy is enforced (its signatures
         // met the trust file's threshold): weights outside model artifacts must be approved.
-        let weights = bundle
-            .governed
+        let weights = accepted
+            .auth
+            .governed()
             .policy
             .as_ref()
-            .filter(|_| auth.policy.enforced)
+            .filter(|_| accepted.policy.enforced)
             .map(|carried| WeightsRule {
                 policy: &carried.policy,
                 manifest: m,
             });
-        let result = extract(bundle, source, &staging, opts.threads)
+        let result = extract(bundle, frames.as_ref(), &staging, opts.threads)
             .and_then(|()| {
                 for f in &m.files {
                     gate_file(
@@ -213,22 +238,28 @@ pub fn unpack_from(
             let _ = remove_any(&staging);
         }
         result?;
-        auth.checks.push(CheckOutcome {
+        accepted.checks.push(CheckOutcome {
             check: Check::FrameDigest.name(),
             detail: format!("{} frames match the manifest", m.frames.len()),
         });
-        auth.checks.push(CheckOutcome {
+        accepted.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
             detail: format!("{} files written and match size and sha256", m.files.len()),
         });
-        auth.checks.push(CheckOutcome {
+        accepted.checks.push(CheckOutcome {
             check: Check::ContentGate.name(),
             detail: format!("{} files passed the content gate", m.files.len()),
         });
     }
     drop(lock);
     Ok(UnpackReport {
-        verify: report(bundle, auth, true),
+        verify: report(
+            &payload.describe(),
+            payload.kind(),
+            accepted,
+            m.frames.len(),
+            true,
+        ),
         dest: dest.display().to_string(),
         outcome,
     })
@@ -261,7 +292,7 @@ fn mtime_of(m: &Manifest) -> std::time::SystemTime {
 }
 
 fn extract(
-    bundle: &OpenedBundle,
+    bundle: &SignedManifest,
     source: &dyn FrameSource,
     staging: &Path,
     threads: usize,
@@ -286,7 +317,8 @@ fn extract(
             first_error.map_or(Ok(()), Err)
         });
         let streamed = stream_payload(
-            bundle,
+            &bundle.path,
+            m,
             source,
             threads,
             |entry: &FileEntry| {
@@ -318,13 +350,13 @@ fn extract(
                 file.set_modified(mtime_of(m)).ctx("set mtime of", &path)?;
                 to_sync
                     .send((file, path))
-                    .map_err(|_| Error::Environment("the fsync thread stopped".into()))
+                    .map_err(|_| Error::Internal("the fsync thread stopped".into()))
             },
         );
         drop(to_sync);
         let flushed = syncer
             .join()
-            .unwrap_or_else(|_| Err(Error::Environment("the fsync thread panicked".into())));
+            .unwrap_or_else(|_| Err(Error::Internal("the fsync thread panicked".into())));
         streamed.and(flushed)
     })?;
     // Deepest directories first, so setting a child's times never disturbs its parent's.
@@ -422,7 +454,7 @@ pub fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
         return Ok(false);
     }
     for f in &m.files {
-        let (digest, size) = crate::pack::source::hash_file(&f.path.under(dest))?;
+        let (digest, size) = crate::util::fs::hash_file(&f.path.under(dest))?;
         if digest != f.sha256 || size != f.size {
             return Ok(false);
         }

@@ -1,21 +1,18 @@
-//! `airlock verify`: signatures against the trust file (thresholds of distinct keys), target
-//! against the site, expiry, then every payload frame's sha256 — in parallel, before any byte
-//! reaches the decoder. `--deep` also decompresses and checks every file, writing nothing.
-use crate::container::bundle::OpenedBundle;
-use crate::container::payload::{
-    FrameChain, open_frame, read_frames, verify_frame_digest, walk_payload,
-};
-use crate::error::{Check, Error, IoContext, Result};
+//! `airlock verify`: everything decided from the signed manifest — signatures against the trust
+//! file (thresholds of distinct keys), target against the site, expiry, rollback, the policy —
+//! then every payload frame the file holds, its sha256 checked before any byte reaches the
+//! decoder, on every core. `--deep` also decompresses and checks every file, writing nothing. A
+//! bundle, one volume alone, or a delta alone (no base needed) can be verified.
+use crate::container::payload::{check_frames, stream_payload};
+use crate::container::{Container, Opened, SignedManifest, bundle::BundleFrames};
+use crate::error::{Check, Error, Result};
 use crate::format::digest::hex;
-use crate::format::manifest::{FileEntry, FrameRecord};
+use crate::format::manifest::{FileSlice, files_in_frames};
 use crate::format::time::Timestamp;
 use crate::trust::enforce::{PolicyOutcome, enforce};
 use crate::trust::state::StateDir;
-use crate::trust::trust_file::{SignerReport, Trust, authenticate};
-use crate::util::pipeline;
-use crate::util::progress::Progress;
-use std::io::{Seek, SeekFrom, Write};
-use std::path::Path;
+use crate::trust::trust_file::SignerReport;
+use crate::trust::{Authenticated, Trust, authenticate};
 
 /// How to verify.
 pub struct VerifyOptions {
@@ -32,17 +29,47 @@ pub struct VerifyOptions {
 /// One check and its outcome, for reports and audit logs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckOutcome {
-    /// Stable check name.
+    /// Stable check name (the `check` enum of the JSON contract).
     pub check: &'static str,
     /// What was checked.
     pub detail: String,
 }
 
+/// Where a volume sits in its set and what it holds.
+#[derive(Debug, serde::Serialize)]
+pub struct VolumeInfo {
+    /// Its number.
+    pub number: u32,
+    /// How many volumes the bundle has.
+    pub count: u32,
+    /// First frame held (index in the manifest).
+    pub first_frame: usize,
+    /// Frames held and checked.
+    pub frames: usize,
+    /// Frames in the whole bundle.
+    pub total_frames: usize,
+    /// The files (or parts) this volume holds.
+    pub holds: Vec<FileSlice>,
+}
+
+/// What a delta carries and needs.
+#[derive(Debug, serde::Serialize)]
+pub struct DeltaInfo {
+    /// sha256 of the base manifest the delta needs.
+    pub base_manifest_sha256: String,
+    /// Frames carried and checked.
+    pub carried_frames: usize,
+    /// Frames of the new bundle.
+    pub frames: usize,
+}
+
 /// The result of a successful verification.
 #[derive(Debug, serde::Serialize)]
 pub struct VerifyReport {
-    /// The bundle file.
+    /// The file verified (for a volume or delta: that file).
     pub bundle: String,
+    /// What kind of file it is.
+    pub container: Container,
     /// Bundle name.
     pub name: String,
     /// Bundle version.
@@ -61,7 +88,7 @@ pub struct VerifyReport {
     pub checks: Vec<CheckOutcome>,
     /// The policy's signatures and the rules that held.
     pub policy: PolicyOutcome,
-    /// Payload frames checked.
+    /// Payload frames checked (for a volume or delta: those it holds).
     pub frames: usize,
     /// Files listed (and with `--deep`, checked).
     pub files: usize,
@@ -69,13 +96,19 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// Whether files were decompressed and hashed.
     pub deep: bool,
+    /// For a volume: where it sits in its set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeInfo>,
+    /// For a delta: what it carries and which base it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<DeltaInfo>,
 }
 
-/// What the manifest frame alone established.
-#[derive(Debug)]
-pub struct Authenticity {
-    /// Every signature and how it was judged.
-    pub signers: Vec<SignerReport>,
+/// A bundle the receiving side accepts on the strength of its manifest frame alone: the
+/// authenticated manifest, the checks that passed, and the policy's outcome.
+pub struct Accepted<'a> {
+    /// The authenticated manifest.
+    pub auth: Authenticated<'a>,
     /// Every check that passed.
     pub checks: Vec<CheckOutcome>,
     /// The policy's signatures and the rules that held.
@@ -84,21 +117,21 @@ pub struct Authenticity {
 
 /// Signatures, thresholds, target, expiry, rollback (when a state directory is given) and the
 /// policy: everything decided from the manifest frame alone.
-pub fn check_authenticity(
-    bundle: &OpenedBundle,
+pub fn check_authenticity<'a>(
+    signed: &'a SignedManifest,
     trust: &Trust,
     now: Timestamp,
     state: Option<&StateDir>,
-) -> Result<Authenticity> {
-    let path = &bundle.path;
-    let auth = authenticate(bundle, trust)?;
-    let signers = auth.signers().to_vec();
+) -> Result<Accepted<'a>> {
+    let path = &signed.path;
+    let auth = authenticate(signed, trust)?;
     let mut checks = vec![CheckOutcome {
         check: Check::Threshold.name(),
         detail: trust
             .bundle_roles()
             .map(|(role, rt)| {
-                let n = signers
+                let n = auth
+                    .signers()
                     .iter()
                     .filter(|s| s.role == *role && s.counted)
                     .count();
@@ -107,7 +140,7 @@ pub fn check_authenticity(
             .collect::<Vec<_>>()
             .join("; "),
     }];
-    let b = &bundle.manifest.bundle;
+    let b = &signed.manifest.bundle;
     if b.target != trust.site {
         return Err(Error::rejected(
             path,
@@ -135,7 +168,7 @@ pub fn check_authenticity(
     });
     if let Some(state) = state {
         let installed =
-            state.check_rollback(path, &b.name, b.sequence, &hex(&bundle.manifest_sha256))?;
+            state.check_rollback(path, &b.name, b.sequence, &hex(&signed.manifest_sha256))?;
         checks.push(CheckOutcome {
             check: Check::Rollback.name(),
             detail: match installed {
@@ -152,206 +185,175 @@ pub fn check_authenticity(
     checks.push(CheckOutcome {
         check: Check::Policy.name(),
         detail: match (&policy.policy, policy.enforced) {
-            (Some((id, v)), true) => {
-                format!("policy {id} v{v}: {} rules held", policy.decisions.len())
+            (Some(p), true) => {
+                format!(
+                    "policy {} v{}: {} rules held",
+                    p.id,
+                    p.version,
+                    policy.decisions.len()
+                )
             }
-            (Some((id, v)), false) => format!(
-                "policy {id} v{v} carried but not enforced: the trust file pins no policy keys"
+            (Some(p), false) => format!(
+                "policy {} v{} carried but not enforced: the trust file pins no policy keys",
+                p.id, p.version
             ),
             (None, _) => "no policy carried; the trust file requires none".to_string(),
         },
     });
-    Ok(Authenticity {
-        signers,
+    Ok(Accepted {
+        auth,
         checks,
         policy,
     })
 }
 
-/// The report for a bundle that passed `auth` and, with `deep`, the file checks.
-pub fn report(bundle: &OpenedBundle, auth: Authenticity, deep: bool) -> VerifyReport {
-    let m = &bundle.manifest;
+/// The report for a bundle whose manifest passed and whose frames (with `deep`, files) were
+/// checked. `frames` is how many frames this file held.
+pub fn report(
+    file: &str,
+    container: Container,
+    accepted: Accepted<'_>,
+    frames: usize,
+    deep: bool,
+) -> VerifyReport {
+    let m = accepted.auth.manifest();
+    let signed = accepted.auth.signed();
     VerifyReport {
-        bundle: bundle.path.display().to_string(),
+        bundle: file.to_string(),
+        container,
         name: m.bundle.name.clone(),
         version: m.bundle.version.clone(),
         sequence: m.bundle.sequence,
         target: m.bundle.target.clone(),
         expires: m.bundle.expires.to_string(),
-        manifest_sha256: hex(&bundle.manifest_sha256),
-        signers: auth.signers,
-        checks: auth.checks,
-        policy: auth.policy,
-        frames: m.frames.len(),
+        manifest_sha256: hex(&signed.manifest_sha256),
+        signers: accepted.auth.signers().to_vec(),
+        checks: accepted.checks,
+        policy: accepted.policy,
+        frames,
         files: m.files.len(),
         bytes: m.files.iter().map(|f| f.size).sum(),
         deep,
+        volume: None,
+        delta: None,
     }
 }
 
-/// A handle on `file` positioned at its start (where payload frames are stored back to back).
-pub(crate) fn rewound(file: &std::fs::File, path: &Path) -> Result<std::fs::File> {
-    let mut reader = file.try_clone().ctx("open", path)?;
-    reader.seek(SeekFrom::Start(0)).ctx("seek in", path)?;
-    Ok(reader)
-}
-
-/// Checks the payload frames `indices` of `frames`, stored back to back in that order from the
-/// start of `file`, on `threads` workers: each frame's sha256 before anything decodes it, and with
-/// `deep` its decompressed length too. `place` names the container in messages (`""` for a bundle).
-#[allow(clippy::too_many_arguments)]
-pub fn check_frames(
-    path: &Path,
-    file: &std::fs::File,
-    frames: &[FrameRecord],
-    indices: &[usize],
-    place: &str,
-    deep: bool,
-    threads: usize,
-) -> Result<()> {
-    let reader = std::io::BufReader::with_capacity(1 << 20, rewound(file, path)?);
-    let progress = Progress::start(
-        "verify",
-        indices.iter().map(|&i| frames[i].compressed_size).sum(),
-    );
-    pipeline::run(
-        threads,
-        threads + 2,
-        |emitter| {
-            read_frames(path, reader, frames, indices.iter().copied(), |i, bytes| {
-                progress.advance(bytes.len() as u64);
-                emitter.emit((i, bytes))
-            })
-        },
-        |(i, bytes): (usize, Vec<u8>)| {
-            if deep {
-                open_frame(path, place, i, &frames[i], &bytes).map(drop)
+/// Verifies one airlock file against a trust file: a bundle (every frame, with `deep` every
+/// file), a volume alone (its frames), or a delta alone (the frames it carries).
+pub fn verify(opened: &Opened, trust: &Trust, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let signed = opened.signed();
+    let mut accepted = check_authenticity(signed, trust, opts.now, opts.state.as_ref())?;
+    let m = &signed.manifest;
+    let file = signed.path.display().to_string();
+    match opened {
+        Opened::Bundle(b) => {
+            if opts.deep {
+                stream_payload(
+                    &signed.path,
+                    m,
+                    &BundleFrames(b),
+                    opts.threads,
+                    |_| Ok(std::io::sink()),
+                    |_, _| Ok(()),
+                )?;
             } else {
-                verify_frame_digest(path, place, i, &frames[i], &bytes)
+                let all: Vec<usize> = (0..m.frames.len()).collect();
+                check_frames(
+                    &signed.path,
+                    &b.file,
+                    &m.frames,
+                    &all,
+                    "",
+                    false,
+                    opts.threads,
+                )?;
             }
-        },
-        |ordered| {
-            let mut checked = 0;
-            for result in ordered {
-                result?;
-                checked += 1;
+            accepted.checks.push(CheckOutcome {
+                check: Check::FrameDigest.name(),
+                detail: format!("{} frames match the manifest", m.frames.len()),
+            });
+            if opts.deep {
+                accepted.checks.push(CheckOutcome {
+                    check: Check::FileDigest.name(),
+                    detail: format!("{} files match size and sha256", m.files.len()),
+                });
             }
-            if checked != indices.len() {
-                return Err(Error::Environment(format!(
-                    "only {checked} of {} frames were checked",
-                    indices.len()
-                )));
-            }
-            Ok(())
-        },
-    )?;
-    progress.finish();
-    Ok(())
-}
-
-/// Hashes every payload frame of a bundle against its manifest, in parallel.
-pub fn verify_frames(bundle: &OpenedBundle, threads: usize) -> Result<()> {
-    let frames = &bundle.manifest.frames;
-    let all: Vec<usize> = (0..frames.len()).collect();
-    check_frames(&bundle.path, &bundle.file, frames, &all, "", false, threads)
-}
-
-/// Where a bundle's payload frames are read from, in order, and who is named when one is bad: the
-/// bundle file itself, or a set of volumes (`volume::VolumeFrames`).
-pub trait FrameSource: Sync {
-    /// Reads every payload frame in manifest order, handing each (index, compressed bytes) to
-    /// `emit`; stops early when `emit` returns false.
-    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()>;
-    /// Checks frame `index`'s sha256 against the signed manifest, then decompresses it.
-    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>>;
-}
-
-/// The payload frames of a single-file bundle.
-pub struct BundleFrames<'a>(pub &'a OpenedBundle);
-
-impl FrameSource for BundleFrames<'_> {
-    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
-        let frames = &self.0.manifest.frames;
-        let reader =
-            std::io::BufReader::with_capacity(1 << 20, rewound(&self.0.file, &self.0.path)?);
-        read_frames(&self.0.path, reader, frames, 0..frames.len(), |i, bytes| {
-            emit(i, bytes)
-        })
+            Ok(report(
+                &file,
+                Container::Bundle,
+                accepted,
+                m.frames.len(),
+                opts.deep,
+            ))
+        }
+        Opened::Volume(v) => {
+            let range = v.footer.frames();
+            check_frames(
+                &signed.path,
+                &v.file,
+                &m.frames,
+                &range.clone().collect::<Vec<_>>(),
+                &format!("{} (re-transfer this volume only)", v.label()),
+                opts.deep,
+                opts.threads,
+            )?;
+            accepted.checks.push(CheckOutcome {
+                check: Check::FrameDigest.name(),
+                detail: format!(
+                    "{}: frames {}..{} ({} of {}) match the manifest{}",
+                    v.label(),
+                    range.start,
+                    range.end - 1,
+                    range.len(),
+                    m.frames.len(),
+                    if opts.deep {
+                        " and decompress to their declared sizes"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+            let mut r = report(&file, Container::Volume, accepted, range.len(), false);
+            r.volume = Some(VolumeInfo {
+                number: v.footer.number,
+                count: v.footer.count,
+                first_frame: range.start,
+                frames: range.len(),
+                total_frames: m.frames.len(),
+                holds: files_in_frames(m, range),
+            });
+            Ok(r)
+        }
+        Opened::Delta(d) => {
+            let carried = &d.carried;
+            // Carried frames are back to back from offset 0, in index order.
+            check_frames(
+                &signed.path,
+                &d.file,
+                &m.frames,
+                carried,
+                crate::container::delta::DELTA_PLACE,
+                opts.deep,
+                opts.threads,
+            )?;
+            accepted.checks.push(CheckOutcome {
+                check: Check::FrameDigest.name(),
+                detail: format!(
+                    "the {} carried frames (of {}) match the manifest; the other {} come from base manifest sha256:{}",
+                    carried.len(),
+                    m.frames.len(),
+                    m.frames.len() - carried.len(),
+                    hex(&d.footer.base_manifest_sha256)
+                ),
+            });
+            let mut r = report(&file, Container::Delta, accepted, carried.len(), false);
+            r.delta = Some(DeltaInfo {
+                base_manifest_sha256: hex(&d.footer.base_manifest_sha256),
+                carried_frames: carried.len(),
+                frames: m.frames.len(),
+            });
+            Ok(r)
+        }
     }
-
-    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
-        open_frame(
-            &self.0.path,
-            "",
-            index,
-            &self.0.manifest.frames[index],
-            bytes,
-        )
-    }
-}
-
-/// Streams the payload: frames read in order from `source`, verified and decompressed on
-/// `threads` workers, then walked against the manifest with `begin`/`end` deciding where each
-/// file's bytes go.
-pub fn stream_payload<W: Write>(
-    bundle: &OpenedBundle,
-    source: &dyn FrameSource,
-    threads: usize,
-    begin: impl FnMut(&FileEntry) -> Result<W>,
-    end: impl FnMut(&FileEntry, W) -> Result<()>,
-) -> Result<()> {
-    let path = &bundle.path;
-    let m = &bundle.manifest;
-    let progress = Progress::start("payload", m.layout.payload_bytes);
-    pipeline::run(
-        threads,
-        threads + 2,
-        |emitter| {
-            source.read(&mut |i, bytes| {
-                progress.advance(bytes.len() as u64);
-                emitter.emit((i, bytes))
-            })
-        },
-        |(i, bytes): (usize, Vec<u8>)| source.open(i, &bytes),
-        |ordered| {
-            walk_payload(
-                path,
-                FrameChain::new(ordered),
-                &m.files,
-                m.bundle.mtime,
-                begin,
-                end,
-            )
-        },
-    )?;
-    progress.finish();
-    Ok(())
-}
-
-/// Verifies a bundle against a trust file.
-pub fn verify(bundle: &OpenedBundle, trust: &Trust, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let mut auth = check_authenticity(bundle, trust, opts.now, opts.state.as_ref())?;
-    let m = &bundle.manifest;
-    if opts.deep {
-        stream_payload(
-            bundle,
-            &BundleFrames(bundle),
-            opts.threads,
-            |_| Ok(std::io::sink()),
-            |_, _| Ok(()),
-        )?;
-    } else {
-        verify_frames(bundle, opts.threads)?;
-    }
-    auth.checks.push(CheckOutcome {
-        check: Check::FrameDigest.name(),
-        detail: format!("{} frames match the manifest", m.frames.len()),
-    });
-    if opts.deep {
-        auth.checks.push(CheckOutcome {
-            check: Check::FileDigest.name(),
-            detail: format!("{} files match size and sha256", m.files.len()),
-        });
-    }
-    Ok(report(bundle, auth, opts.deep))
 }

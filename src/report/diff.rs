@@ -7,8 +7,7 @@
 //!
 //! Each section is computed by its own small function over the two manifests; a new manifest
 //! section is one more function and one more field of [`BundleDiff`].
-use crate::container::bundle::OpenedBundle;
-use crate::container::volume::{Container, open_any};
+use crate::container::{Container, SignedManifest, open};
 use crate::error::Result;
 use crate::format::digest::hex;
 use crate::format::manifest::{Artifact, FileEntry, Manifest};
@@ -160,7 +159,7 @@ pub struct BundleDiff {
     pub crossing: Crossing,
 }
 
-fn side(path: &Path, kind: Container, b: &OpenedBundle) -> Side {
+fn side(path: &Path, kind: Container, b: &SignedManifest) -> Side {
     let m = &b.manifest.bundle;
     Side {
         file: path.display().to_string(),
@@ -174,13 +173,23 @@ fn side(path: &Path, kind: Container, b: &OpenedBundle) -> Side {
 
 /// Opens both files (manifest frames only) and compares them.
 pub fn diff_files(old: &Path, new: &Path) -> Result<BundleDiff> {
-    let (ok, ob) = open_any(old)?;
-    let (nk, nb) = open_any(new)?;
-    Ok(diff(side(old, ok, &ob), &ob, side(new, nk, &nb), &nb))
+    let (o, n) = (open(old)?, open(new)?);
+    let (ob, nb) = (o.signed(), n.signed());
+    Ok(diff(
+        side(old, o.kind(), ob),
+        ob,
+        side(new, n.kind(), nb),
+        nb,
+    ))
 }
 
 /// Compares two opened bundles.
-pub fn diff(old_side: Side, old: &OpenedBundle, new_side: Side, new: &OpenedBundle) -> BundleDiff {
+pub fn diff(
+    old_side: Side,
+    old: &SignedManifest,
+    new_side: Side,
+    new: &SignedManifest,
+) -> BundleDiff {
     let (om, nm) = (&old.manifest, &new.manifest);
     BundleDiff {
         identical: old.manifest_sha256 == new.manifest_sha256,
@@ -344,8 +353,8 @@ fn file_changes(old: &[FileEntry], new: &[FileEntry]) -> FileChanges {
     out
 }
 
-fn signer_changes(old: &OpenedBundle, new: &OpenedBundle) -> SignerChanges {
-    let set = |b: &OpenedBundle| -> BTreeMap<(String, String), String> {
+fn signer_changes(old: &SignedManifest, new: &SignedManifest) -> SignerChanges {
+    let set = |b: &SignedManifest| -> BTreeMap<(String, String), String> {
         b.signatures
             .iter()
             .map(|s| {

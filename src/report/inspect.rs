@@ -1,9 +1,10 @@
 //! `airlock inspect`: the transfer sheet, from the manifest frame alone (instant on any size).
-use crate::container::bundle::OpenedBundle;
+use crate::container::{Container, Opened, SignedManifest};
 use crate::format::digest::hex;
 use crate::format::manifest::Kind;
 use crate::format::signature::{Role, TrustedComment};
 use crate::format::time::Timestamp;
+use crate::trust::enforce::{Governed, load_governed};
 use crate::trust::trust_file::{Trust, authenticate};
 use std::fmt::Write as _;
 
@@ -77,13 +78,34 @@ pub struct PolicyView {
     pub decisions: Vec<crate::trust::policy::Decision>,
     /// The first rule that fails, if any.
     pub violation: Option<String>,
-    /// Files in this bundle the content gate would refuse but the policy exempts.
-    pub gate_exemptions: Vec<crate::trust::policy::AllowedFile>,
+    /// Files in this bundle the policy exempts from the content gate (`[[allowed_file]]`).
+    pub allowed_files: Vec<crate::trust::policy::AllowedFile>,
+}
+
+/// Where a volume sits in its set.
+#[derive(Debug, serde::Serialize)]
+pub struct VolumePosition {
+    /// Its number, 1-based.
+    pub number: u32,
+    /// How many volumes the bundle has.
+    pub count: u32,
+    /// First frame it holds.
+    pub first_frame: u64,
+    /// Frames it holds.
+    pub frames: u64,
 }
 
 /// The transfer sheet.
 #[derive(Debug, serde::Serialize)]
 pub struct Sheet {
+    /// What kind of file was read (bundle, volume, delta).
+    pub container: Container,
+    /// For a volume: where it sits in its set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumePosition>,
+    /// For a delta: the manifest sha256 of the bundle it was made against (`--base`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_base_manifest_sha256: Option<String>,
     /// Bundle file.
     pub bundle: String,
     /// Name.
@@ -104,10 +126,10 @@ pub struct Sheet {
     pub signers: Vec<SignerInfo>,
     /// Artifacts, sorted by kind then name.
     pub artifacts: Vec<ArtifactInfo>,
-    /// File count.
-    pub file_count: usize,
+    /// Files in the bundle.
+    pub files: usize,
     /// Total content bytes.
-    pub total_bytes: u64,
+    pub bytes: u64,
     /// Payload frames.
     pub frames: usize,
     /// Bundle size on disk.
@@ -123,11 +145,16 @@ pub struct Sheet {
     pub safeguard_paths: Vec<String>,
     /// Per-file detail, with `--files`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub files: Option<Vec<FileInfo>>,
+    pub entries: Option<Vec<FileInfo>>,
 }
 
-fn policy_view(bundle: &OpenedBundle, trust: Option<&Trust>, now: Timestamp) -> Option<PolicyView> {
-    let carried = bundle.governed.policy.as_ref()?;
+fn policy_view(
+    bundle: &SignedManifest,
+    governed: &Governed,
+    trust: Option<&Trust>,
+    now: Timestamp,
+) -> Option<PolicyView> {
+    let carried = governed.policy.as_ref()?;
     let p = &carried.policy;
     let (verified, not_verified, decisions, violation) = match trust {
         None => (
@@ -186,7 +213,7 @@ fn policy_view(bundle: &OpenedBundle, trust: Option<&Trust>, now: Timestamp) -> 
         approved_models: p.models.clone(),
         decisions,
         violation,
-        gate_exemptions: p
+        allowed_files: p
             .allowed_files
             .iter()
             .filter(|a| {
@@ -204,27 +231,36 @@ fn policy_view(bundle: &OpenedBundle, trust: Option<&Trust>, now: Timestamp) -> 
 /// Builds the sheet. `trust`, when given, marks which signers it knows and, if the signatures
 /// meet it, judges the policy at `now`.
 pub fn sheet(
-    bundle: &OpenedBundle,
+    opened: &Opened,
     trust: Option<&Trust>,
     with_files: bool,
     now: Timestamp,
-) -> Sheet {
+) -> crate::Result<Sheet> {
+    let bundle = opened.signed();
     let m = &bundle.manifest;
-    Sheet {
+    // Parsed to be shown, not judged: the policy's rules are evaluated only once the bundle and
+    // the policy are authenticated against --trust (policy_view).
+    let governed = load_governed(&bundle.frame.copies)
+        .map_err(|e| crate::Error::rejected(&bundle.path, crate::error::Check::Policy, e))?;
+    Ok(Sheet {
+        container: opened.kind(),
+        volume: match opened {
+            Opened::Volume(v) => Some(VolumePosition {
+                number: v.footer.number,
+                count: v.footer.count,
+                first_frame: v.footer.first_frame,
+                frames: v.footer.frame_count,
+            }),
+            _ => None,
+        },
+        delta_base_manifest_sha256: match opened {
+            Opened::Delta(d) => Some(hex(&d.footer.base_manifest_sha256)),
+            _ => None,
+        },
         not_before: m.bundle.not_before.map(|t| t.to_string()),
-        policy: policy_view(bundle, trust, now),
-        safeguards: bundle
-            .governed
-            .safeguards
-            .iter()
-            .map(|(_, s)| s.clone())
-            .collect(),
-        safeguard_paths: bundle
-            .governed
-            .safeguards
-            .iter()
-            .map(|(p, _)| p.clone())
-            .collect(),
+        policy: policy_view(bundle, &governed, trust, now),
+        safeguards: governed.safeguards.iter().map(|(_, s)| s.clone()).collect(),
+        safeguard_paths: governed.safeguards.iter().map(|(p, _)| p.clone()).collect(),
         bundle: bundle.path.display().to_string(),
         name: m.bundle.name.clone(),
         version: m.bundle.version.clone(),
@@ -256,11 +292,11 @@ pub fn sheet(
                 bytes: a.bytes,
             })
             .collect(),
-        file_count: m.files.len(),
-        total_bytes: m.files.iter().map(|f| f.size).sum(),
+        files: m.files.len(),
+        bytes: m.files.iter().map(|f| f.size).sum(),
         frames: m.frames.len(),
-        bundle_bytes: bundle.len,
-        files: with_files.then(|| {
+        bundle_bytes: opened.len(),
+        entries: with_files.then(|| {
             m.files
                 .iter()
                 .map(|f| FileInfo {
@@ -271,13 +307,26 @@ pub fn sheet(
                 })
                 .collect()
         }),
-    }
+    })
 }
 
 /// Human-readable rendering of the sheet.
 pub fn render(s: &Sheet) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "bundle    {}", s.bundle);
+    if let Some(v) = &s.volume {
+        let _ = writeln!(
+            out,
+            "volume    {} of {} (frames {}..+{}); the set joins with `airlock join`",
+            v.number, v.count, v.first_frame, v.frames
+        );
+    }
+    if let Some(base) = &s.delta_base_manifest_sha256 {
+        let _ = writeln!(
+            out,
+            "delta     made against the bundle with manifest sha256:{base}: unpack with --base that bundle, or `airlock patch BASE DELTA -o NEW`"
+        );
+    }
     let _ = writeln!(
         out,
         "name      {} {} (sequence {})",
@@ -290,7 +339,7 @@ pub fn render(s: &Sheet) -> String {
     let _ = writeln!(
         out,
         "content   {} files, {} bytes in {} frames; bundle {} bytes",
-        s.file_count, s.total_bytes, s.frames, s.bundle_bytes
+        s.files, s.bytes, s.frames, s.bundle_bytes
     );
     let _ = writeln!(out, "signers:");
     for sig in &s.signers {
@@ -377,12 +426,12 @@ pub fn render(s: &Sheet) -> String {
             if let Some(why) = &p.not_verified {
                 let _ = writeln!(out, "  not verified: {why}");
             }
-            for a in &p.gate_exemptions {
+            for a in &p.allowed_files {
                 let _ = writeln!(out, "  content gate exemption: {} ({})", a.path, a.reason);
             }
         }
     }
-    if let Some(files) = &s.files {
+    if let Some(files) = &s.entries {
         let _ = writeln!(out, "files:");
         for f in files {
             let _ = writeln!(out, "  {}  {} {:>14}  {}", f.sha256, f.mode, f.size, f.path);

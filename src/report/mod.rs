@@ -2,3 +2,4 @@
 //! `diff` of two bundles, and the renderings of every command's result.
 pub mod diff;
 pub mod inspect;
+pub mod render;

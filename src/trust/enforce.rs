@@ -3,6 +3,7 @@
 //! counting the policy role's signatures, evaluating the rules, and running the content gate.
 use crate::error::{Check, Error, Result};
 use crate::format::digest::sha256;
+pub use crate::format::manifest::is_governed;
 use crate::format::manifest::{Kind, PolicyRef};
 use crate::format::path::BundlePath;
 use crate::format::signature::{MinisignFile, Role};
@@ -10,13 +11,8 @@ use crate::format::time::Timestamp;
 use crate::trust::gate;
 use crate::trust::policy::{self, BundleFacts, Decision, POLICY_FILE, Policy, StrayWeights};
 use crate::trust::safeguards::Safeguard;
-use crate::trust::trust_file::{Authenticated, Trust};
+use crate::trust::trust_file::{Authenticated, SignerStatus, Trust};
 use std::path::Path;
-
-/// True for the payload files whose content governs the bundle (copied into the manifest frame).
-pub fn is_governed(path: &BundlePath) -> bool {
-    path.is_below(Kind::Policy.as_str()) || path.is_below(Kind::Safeguard.as_str())
-}
 
 /// The policy a bundle carries.
 #[derive(Debug, Clone)]
@@ -116,7 +112,7 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
 
 /// The facts the policy is evaluated on, on the receiving side: from an authenticated bundle only.
 pub fn facts<'a>(auth: &Authenticated<'a>) -> BundleFacts<'a> {
-    release_facts(&auth.bundle().manifest, &auth.bundle().governed)
+    release_facts(auth.manifest(), auth.governed())
 }
 
 /// The facts of a release the packer is building from its own sources (`pack` judges what it is
@@ -258,8 +254,17 @@ pub struct PolicySigner {
     pub key_id: String,
     /// Whether it counts toward the policy threshold.
     pub counted: bool,
-    /// Why.
-    pub status: String,
+    /// How it was judged.
+    pub status: SignerStatus,
+}
+
+/// A policy's identity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyId {
+    /// Policy id.
+    pub id: String,
+    /// Policy version.
+    pub version: u64,
 }
 
 /// What the receiving side concluded about the policy.
@@ -268,7 +273,7 @@ pub struct PolicyOutcome {
     /// Whether the trust file pins policy keys, so the policy was enforced.
     pub enforced: bool,
     /// Policy id and version, if the bundle carries one.
-    pub policy: Option<(String, u64)>,
+    pub policy: Option<PolicyId>,
     /// Policy signatures.
     pub signers: Vec<PolicySigner>,
     /// Rules that held.
@@ -295,28 +300,20 @@ fn count_policy_signers(
         };
         let sig = MinisignFile::parse(bytes).map_err(reject)?;
         let id = sig.key_id.clone();
-        let (counted, status) = match role.and_then(|r| r.key(&id)) {
-            None if trust.roles_of(&id).is_empty() => {
-                (false, "key not in the trust file: not counted".to_string())
-            }
-            None => (
-                false,
-                "key is not trusted for the policy role: not counted".to_string(),
-            ),
+        let status = match role.and_then(|r| r.key(&id)) {
+            None if trust.roles_of(&id).is_empty() => SignerStatus::UnknownKey,
+            None => SignerStatus::WrongRole,
             Some(key) => {
                 sig.verify(&key.public, &carried.bytes).map_err(reject)?;
                 // Counted by public key, not by the (unsigned) key id.
-                let fresh = seen.insert(key.bytes);
-                (
-                    fresh,
-                    if fresh {
-                        "valid".into()
-                    } else {
-                        "valid, same key already counted".into()
-                    },
-                )
+                if seen.insert(key.bytes) {
+                    SignerStatus::Counted
+                } else {
+                    SignerStatus::DuplicateKey
+                }
             }
         };
+        let counted = status == SignerStatus::Counted;
         out.push(PolicySigner {
             file: path.to_string(),
             key_id: id,
@@ -330,9 +327,9 @@ fn count_policy_signers(
 /// Enforces the policy on the receiving side: the trust file's policy threshold, then every rule,
 /// then `not_before`. With no policy keys pinned, the policy is reported but not enforced.
 pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Result<PolicyOutcome> {
-    let bundle = &auth.bundle().path;
-    let manifest = &auth.bundle().manifest;
-    let governed = &auth.bundle().governed;
+    let bundle = &auth.signed().path;
+    let manifest = auth.manifest();
+    let governed = auth.governed();
     let reject = |v: policy::Violation| {
         Error::rejected(
             bundle,
@@ -343,10 +340,10 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
     let threshold = trust.roles.get(&Role::Policy).map_or(0, |r| r.threshold);
     let mut outcome = PolicyOutcome {
         enforced: threshold > 0,
-        policy: governed
-            .policy
-            .as_ref()
-            .map(|p| (p.policy.id.clone(), p.policy.version)),
+        policy: governed.policy.as_ref().map(|p| PolicyId {
+            id: p.policy.id.clone(),
+            version: p.policy.version,
+        }),
         signers: Vec::new(),
         decisions: Vec::new(),
         allowed_files: Vec::new(),
@@ -374,7 +371,7 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
                         outcome
                             .signers
                             .iter()
-                            .map(|s| format!("{}: {}", s.key_id, s.status))
+                            .map(|s| format!("{}: {}", s.key_id, s.status.describe()))
                             .collect::<Vec<_>>()
                             .join(", ")
                     }

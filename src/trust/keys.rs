@@ -1,17 +1,16 @@
 //! minisign keys: generation in minisign's own file formats, loading secret keys (optionally
 //! password-protected), parsing public keys, and key ids as minisign prints them.
 use crate::error::{Error, IoContext, Result};
+use crate::format::manifest::BundleInfo;
+use crate::format::signature::Role;
+use crate::format::time::Timestamp;
 use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox};
 use std::fs;
+use std::io::Cursor;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-/// A key id: minisign's 8-byte key number as 16 upper-case hex digits.
-pub fn key_id(keynum: &[u8]) -> String {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&keynum[..8]);
-    format!("{:016X}", u64::from_le_bytes(bytes))
-}
+pub use crate::format::signature::key_id;
 
 /// The id of a public key.
 pub fn public_key_id(pk: &PublicKey) -> String {
@@ -216,6 +215,37 @@ pub fn parse_public_key(text: &str) -> std::result::Result<PublicKey, String> {
         PublicKey::from_base64(trimmed)
     };
     result.map_err(|e| format!("`{trimmed}` is not a minisign public key: {e}"))
+}
+
+/// Signs `manifest_bytes` as `role`; returns the file name and the signature file's text.
+pub fn sign_manifest(
+    key: &SigningKey,
+    manifest_bytes: &[u8],
+    bundle: &BundleInfo,
+    role: Role,
+    now: Timestamp,
+) -> Result<(String, String), String> {
+    let comment = crate::format::signature::TrustedComment {
+        name: bundle.name.clone(),
+        version: bundle.version.clone(),
+        sequence: bundle.sequence,
+        target: bundle.target.clone(),
+        manifest_sha256: crate::format::digest::sha256(manifest_bytes),
+        role,
+        signed: now,
+    };
+    let sig = minisign::sign(
+        Some(&key.public),
+        &key.secret,
+        Cursor::new(manifest_bytes),
+        Some(&comment.render()),
+        Some(&format!("airlock {role} signature")),
+    )
+    .map_err(|e| format!("signing failed: {e}"))?;
+    Ok((
+        crate::format::signature::file_name(role, &key.id),
+        sig.into_string(),
+    ))
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 //! "Distinct" means distinct public keys: a key id is an unsigned label in a signature file, so it
 //! only selects which pinned key to try; a key counts once per role whatever ids it is listed or
 //! signed under, and a trust file that lists one public key twice in a role is refused.
-use crate::container::bundle::OpenedBundle;
+use crate::container::SignedManifest;
 use crate::error::{Check, Error, Result};
+use crate::format::manifest::Manifest;
 use crate::format::signature::{ParsedSignature, Role};
+use crate::trust::enforce::{Governed, load_governed};
 use crate::trust::keys::{parse_public_key, public_key_bytes, public_key_id};
 use minisign::PublicKey;
 use serde::Deserialize;
@@ -185,6 +187,34 @@ impl Trust {
     }
 }
 
+/// How one signature was judged: a stable value scripts can test (`--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignerStatus {
+    /// Valid, by a key pinned for the role it claims: counts toward that role's threshold.
+    Counted,
+    /// Valid, but its public key was already counted for this role.
+    DuplicateKey,
+    /// Valid, but the key is pinned for another role than the one the signature claims.
+    WrongRole,
+    /// By a key the trust file does not pin: not verified, not counted.
+    UnknownKey,
+}
+
+impl SignerStatus {
+    /// In words, for human output.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SignerStatus::Counted => "valid",
+            SignerStatus::DuplicateKey => "valid, same key already counted",
+            SignerStatus::WrongRole => {
+                "valid, but the key is not trusted for this role: not counted"
+            }
+            SignerStatus::UnknownKey => "key not in the trust file: not counted",
+        }
+    }
+}
+
 /// What the trust evaluation concluded about one signature.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SignerReport {
@@ -200,8 +230,8 @@ pub struct SignerReport {
     pub trusted_for: Vec<Role>,
     /// Whether the signature counts toward its role's threshold.
     pub counted: bool,
-    /// Why, in words.
-    pub status: String,
+    /// How it was judged.
+    pub status: SignerStatus,
 }
 
 /// Checks every signature against the trust file and every role's threshold. A signature by a
@@ -218,31 +248,21 @@ fn evaluate(
     for sig in signatures {
         let role = sig.comment.role;
         let trusted_for = trust.roles_of(&sig.key_id);
-        let (is_counted, status) = match trust.key(&sig.key_id) {
-            None => (false, "key not in the trust file: not counted".to_string()),
+        let status = match trust.key(&sig.key_id) {
+            None => SignerStatus::UnknownKey,
             Some(key) => {
                 sig.verify(&key.public, manifest_bytes)
                     .map_err(|e| Error::rejected(bundle, Check::Signature, e))?;
-                if trusted_for.contains(&role) {
-                    let fresh = counted.entry(role).or_default().insert(key.bytes);
-                    (
-                        fresh,
-                        if fresh {
-                            "valid".to_string()
-                        } else {
-                            "valid, same key already counted".to_string()
-                        },
-                    )
+                if !trusted_for.contains(&role) {
+                    SignerStatus::WrongRole
+                } else if counted.entry(role).or_default().insert(key.bytes) {
+                    SignerStatus::Counted
                 } else {
-                    (
-                        false,
-                        format!(
-                            "valid, but the key is not trusted for the {role} role: not counted"
-                        ),
-                    )
+                    SignerStatus::DuplicateKey
                 }
             }
         };
+        let is_counted = status == SignerStatus::Counted;
         reports.push(SignerReport {
             file: sig.file_name.clone(),
             key_id: sig.key_id.clone(),
@@ -258,7 +278,7 @@ fn evaluate(
         if have < rt.threshold {
             let signers: Vec<String> = reports
                 .iter()
-                .map(|r| format!("{} ({}: {})", r.key_id, r.role, r.status))
+                .map(|r| format!("{} ({}: {})", r.key_id, r.role, r.status.describe()))
                 .collect();
             return Err(Error::rejected(
                 bundle,
@@ -282,15 +302,27 @@ fn evaluate(
 /// obtain one is [`authenticate`]; the policy, safeguards, content gate and rollback checks take
 /// it, so judging the content of an unauthenticated bundle does not compile.
 pub struct Authenticated<'a> {
-    bundle: &'a OpenedBundle,
+    signed: &'a SignedManifest,
     signers: Vec<SignerReport>,
+    governed: Governed,
 }
 
 impl<'a> Authenticated<'a> {
-    /// The bundle (its manifest frame is now authenticated; its payload frames are checked
-    /// against that manifest as they are read).
-    pub fn bundle(&self) -> &'a OpenedBundle {
-        self.bundle
+    /// The signed manifest, now authenticated (payload frames are checked against it as they are
+    /// read).
+    pub fn signed(&self) -> &'a SignedManifest {
+        self.signed
+    }
+
+    /// The authenticated manifest.
+    pub fn manifest(&self) -> &'a Manifest {
+        &self.signed.manifest
+    }
+
+    /// The policy and safeguard configs the bundle carries, parsed once the manifest that pins
+    /// their digests is authenticated.
+    pub fn governed(&self) -> &Governed {
+        &self.governed
     }
 
     /// Every manifest signature and how it was judged.
@@ -299,15 +331,26 @@ impl<'a> Authenticated<'a> {
     }
 }
 
-/// Checks the bundle's manifest signatures against `trust` and every role's threshold.
-pub fn authenticate<'a>(bundle: &'a OpenedBundle, trust: &Trust) -> Result<Authenticated<'a>> {
-    let signers = evaluate(
-        &bundle.path,
-        trust,
-        &bundle.signatures,
-        &bundle.frame.manifest,
-    )?;
-    Ok(Authenticated { bundle, signers })
+/// Checks a signed manifest's signatures against `trust` and every role's threshold; then parses
+/// the policy and safeguard copies it carries (their bytes already match the manifest's digests)
+/// and checks that the manifest's `[policy]` describes the policy carried.
+pub fn authenticate<'a>(signed: &'a SignedManifest, trust: &Trust) -> Result<Authenticated<'a>> {
+    let path = &signed.path;
+    let signers = evaluate(path, trust, &signed.signatures, &signed.frame.manifest)?;
+    let governed =
+        load_governed(&signed.frame.copies).map_err(|e| Error::rejected(path, Check::Policy, e))?;
+    if governed.policy.as_ref().map(|p| p.reference()) != signed.manifest.policy {
+        return Err(Error::rejected(
+            path,
+            Check::Manifest,
+            "the manifest's [policy] section does not describe the policy the bundle carries",
+        ));
+    }
+    Ok(Authenticated {
+        signed,
+        signers,
+        governed,
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! never blocking on a FIFO, bounded when read whole), removing a leftover of any type, and the
 //! lock file kept beside a destination.
 use crate::error::{Error, IoContext, Result};
+use crate::format::digest::Digest;
+use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -147,6 +149,26 @@ impl Drop for DirLock {
         let _ = fs::remove_file(&self.path);
         drop(self.file.take());
     }
+}
+
+/// Read buffer size for hashing and packing.
+pub const CHUNK: usize = 1 << 20;
+
+/// sha256 and length of a file, read in bounded chunks.
+pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+    let mut file = open_input(path, "file")?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).ctx("read", path)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hasher.finalize().into(), total))
 }
 
 #[cfg(test)]

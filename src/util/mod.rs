@@ -4,3 +4,4 @@ pub mod fs;
 pub mod output;
 pub mod pipeline;
 pub mod progress;
+pub mod size;

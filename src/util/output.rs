@@ -63,6 +63,18 @@ impl AtomicOutput {
     }
 }
 
+/// Writes `bytes` to `dest` atomically: a temporary file beside it (mode 0644 less the umask),
+/// fsynced, renamed into place, the directory fsynced. For the small files airlock writes whole
+/// (policy signatures, trust updates).
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    use std::io::Write as _;
+    let out = AtomicOutput::create(dest)?;
+    out.handle()?
+        .write_all(bytes)
+        .ctx("write", out.temp_path())?;
+    out.commit()
+}
+
 /// Flushes a file being written to disk in the background, so the final fsync before the rename
 /// does not wait for the whole file: `nudge` after each large write asks for a `fdatasync` of what
 /// has been written so far. A failed flush is reported by `finish`, never dropped (the kernel
@@ -102,7 +114,7 @@ impl BackgroundFlush {
         self.nudges = None;
         match self.worker.take().map(|w| w.join()) {
             Some(Ok(result)) => result.ctx("flush", &self.path),
-            Some(Err(_)) => Err(Error::Environment("the flush thread panicked".into())),
+            Some(Err(_)) => Err(Error::Internal("the flush thread panicked".into())),
             None => Ok(()),
         }
     }

@@ -112,7 +112,7 @@ where
         drop(ordered);
         let produced = producer
             .join()
-            .unwrap_or_else(|_| Err(Error::Environment("the reader thread panicked".into())));
+            .unwrap_or_else(|_| Err(Error::Internal("the reader thread panicked".into())));
         match (produced, consumed) {
             (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(e),

@@ -15,8 +15,7 @@
 //!   and is a no-op success (or fails cleanly); the tree is never mixed, also for two different
 //!   bundles racing with `--replace`.
 //! * A bundle given as `-` (standard input) or as a pipe is refused with a clear message, exit 2.
-#[path = "support/craft.rs"]
-mod craft;
+use crate::support::craft;
 
 use craft::*;
 use std::collections::BTreeMap;
@@ -414,7 +413,7 @@ fn concurrent_unpacks_into_one_destination() {
                 String::from_utf8_lossy(&o.stderr)
             );
             let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-            outcomes.push(doc["report"]["outcome"].as_str().unwrap().to_string());
+            outcomes.push(doc["result"]["outcome"].as_str().unwrap().to_string());
         }
         outcomes.sort();
         assert_eq!(outcomes, ["already-present", "installed"], "round {round}");

@@ -1,8 +1,7 @@
 //! Regression tests for issue 9: every crash, bypass and stuck state the independent review found.
 //! Each test is named after the defect it pins down and failed on main before the fix.
-mod common;
-#[path = "support/craft.rs"]
-mod craft;
+use crate::support::common;
+use crate::support::craft;
 
 use common::{Key, airlock, describe, keygen, run, write_trust};
 use craft::{Entry, NOW, Parts, SITE, TestKey, file, trust_toml};

@@ -6,7 +6,7 @@
 //! the signed manifest; and the README's stock-tools recipe (read from README.md) works on a good bundle
 //! and fails on tampered ones. These tests need `tar`, `zstd`, `minisign`, `sha256sum` and
 //! `bash`, and fail (never skip) when one is missing.
-mod common;
+use crate::support::common;
 
 use airlock::format::digest::{hex, sha256};
 use airlock::format::frame::compress_frame;

@@ -22,8 +22,7 @@
 //! minisign; found by `signature_parse_and_verify_never_panic`) and
 //! `manifest_declaring_an_exabyte_file` (the frame plan overflowed or exhausted memory; found by
 //! `manifest_parse_of_mutated_numbers_and_strings`).
-#[path = "support/craft.rs"]
-mod craft;
+use crate::support::craft;
 
 use airlock::format::frame::compress_frame;
 use airlock::format::manifest::Manifest;
@@ -569,11 +568,11 @@ proptest! {
     #[test]
     fn policy_and_safeguard_parsers_never_panic(which in 0usize..5, ops in ops()) {
         const FILES: [(&str, &str); 5] = [
-            ("policy.toml", include_str!("../manifests/example/policy/policy.toml")),
-            ("audit-logging.toml", include_str!("../manifests/example/safeguards/audit-logging.toml")),
-            ("human-review.toml", include_str!("../manifests/example/safeguards/human-review.toml")),
-            ("content-filter.toml", include_str!("../manifests/example/safeguards/content-filter.toml")),
-            ("rate-limits.toml", include_str!("../manifests/example/safeguards/rate-limits.toml")),
+            ("policy.toml", include_str!("../../manifests/example/policy/policy.toml")),
+            ("audit-logging.toml", include_str!("../../manifests/example/safeguards/audit-logging.toml")),
+            ("human-review.toml", include_str!("../../manifests/example/safeguards/human-review.toml")),
+            ("content-filter.toml", include_str!("../../manifests/example/safeguards/content-filter.toml")),
+            ("rate-limits.toml", include_str!("../../manifests/example/safeguards/rate-limits.toml")),
         ];
         let (name, text) = FILES[which];
         let mutated = apply(text.as_bytes().to_vec(), &ops);
@@ -589,7 +588,7 @@ proptest! {
     /// mutated safetensors headers.
     #[test]
     fn safetensors_gate_never_panics(ops in ops()) {
-        let bytes = include_bytes!("../manifests/example/models/acme-7b/model.safetensors");
+        let bytes = include_bytes!("../../manifests/example/models/acme-7b/model.safetensors");
         let head = &bytes[..bytes.len().min(4096)];
         let mut mutated = apply(head.to_vec(), &ops);
         if mutated.len() < bytes.len() {

@@ -14,8 +14,7 @@
 //! manifest) that is asserted; where the manifest is honest and the tar stream carries the attack,
 //! the canonical-header comparison (`tar-entry`) refuses it. For entry-type cases a sanity check
 //! first shows that a stock tar reader (the `tar` crate) really sees the hostile entry.
-#[path = "support/craft.rs"]
-mod craft;
+use crate::support::craft;
 
 use airlock::format::digest::sha256;
 use airlock::format::manifest::FileEntry;

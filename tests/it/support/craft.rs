@@ -24,9 +24,10 @@ use airlock::format::manifest::{
 };
 use airlock::format::manifest_frame::{MANIFEST_PATH, SIGNATURES_DIR, SUMS_PATH};
 use airlock::format::path::BundlePath;
-use airlock::format::signature::{Role, sign_manifest};
+use airlock::format::signature::Role;
 use airlock::format::time::Timestamp;
 use airlock::format::{self, FOOTER_LEN, Footer, Mode};
+use airlock::trust::keys::sign_manifest;
 use airlock::trust::keys::{SigningKey, keygen, load_signing_key};
 use std::io::Read;
 use std::path::Path;

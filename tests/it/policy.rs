@@ -2,7 +2,7 @@
 //! allowed case passes and the forbidden case fails with exit 1 and a message naming the rule —
 //! at pack time (a bundle the policy forbids cannot be built) and on the receiving side (verify and
 //! unpack against trust.toml with a policy role, a site, a state directory and `--now`).
-mod common;
+use crate::support::common;
 
 use common::{Key, airlock, assert_exit, assert_rejected, json, keygen, run, stderr, write_trust};
 use std::fs;
@@ -179,13 +179,13 @@ fn the_example_passes_pack_verify_unpack_and_shows_its_policy() {
     let out = check(&bundle, &trust, &state, NOW, &["--deep", "--json"]);
     assert_exit(&out, 0);
     let doc = json(&out);
-    assert_eq!(doc["report"]["policy"]["enforced"], true);
+    assert_eq!(doc["result"]["policy"]["enforced"], true);
     assert_eq!(
-        doc["report"]["policy"]["policy"][0],
+        doc["result"]["policy"]["policy"]["id"],
         "acme-deployment-policy"
     );
     assert!(
-        doc["report"]["policy"]["decisions"]
+        doc["result"]["policy"]["decisions"]
             .as_array()
             .unwrap()
             .len()
@@ -204,7 +204,7 @@ fn the_example_passes_pack_verify_unpack_and_shows_its_policy() {
         .arg(&trust)
         .args(["--now", NOW, "--json"]));
     assert_exit(&out, 0);
-    let sheet = json(&out);
+    let sheet = json(&out)["result"].clone();
     assert_eq!(sheet["policy"]["id"], "acme-deployment-policy");
     assert_eq!(
         sheet["policy"]["approved_models"][0]["targets"][0],
@@ -425,7 +425,7 @@ fn a_policy_signed_by_a_release_key_is_not_a_policy() {
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("not trusted for the policy role"),
+        stderr(&out).contains("not trusted for this role"),
         "{}",
         stderr(&out)
     );

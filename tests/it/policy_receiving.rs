@@ -3,8 +3,7 @@
 //! itself refuses to build these, see `tests/policy.rs`) is refused by `verify` and `unpack` with
 //! exit 1 and the rule's name, from the policy and safeguard copies in the manifest frame alone.
 //! Bundles are crafted with `tests/support/craft.rs`; the policy is genuinely signed by a policy key.
-#[path = "support/craft.rs"]
-mod craft;
+use crate::support::craft;
 
 use airlock::format::Mode;
 use airlock::format::digest::{hex, sha256};

@@ -73,9 +73,40 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// Parses stdout as one JSON document.
+/// The `--json` envelope on stdout: exactly one document, whose `ok` and `exit_code` agree with
+/// the process's exit status.
 pub fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", describe(out)))
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", describe(out)));
+    assert_eq!(doc["airlock"], 1, "envelope version: {doc}");
+    assert!(doc["command"].is_string(), "envelope command: {doc}");
+    let code = out.status.code().expect("exited");
+    assert_eq!(doc["exit_code"], code, "envelope exit code: {doc}");
+    assert_eq!(doc["ok"], code == 0, "envelope ok: {doc}");
+    if code == 0 {
+        assert!(doc["result"].is_object(), "envelope result: {doc}");
+    } else {
+        for field in ["check", "message", "hint"] {
+            assert!(
+                doc["error"][field].is_string(),
+                "envelope error.{field}: {doc}"
+            );
+        }
+    }
+    doc
+}
+
+/// The `result` of a successful `--json` run.
+pub fn result(out: &Output) -> Value {
+    assert_exit(out, 0);
+    json(out)["result"].clone()
+}
+
+/// The `error` of a failed `--json` run.
+pub fn error(out: &Output) -> Value {
+    let doc = json(out);
+    assert_eq!(doc["ok"], false, "{doc}");
+    doc["error"].clone()
 }
 
 /// Asserts a rejection (exit 1) by one of `checks`, both in the human message on stderr and, when
@@ -98,9 +129,9 @@ pub fn assert_rejected(out: &Output, checks: &[&str]) -> String {
         let doc = json(out);
         assert_eq!(doc["ok"], Value::Bool(false), "{doc}");
         assert_eq!(doc["exit_code"], 1, "{doc}");
-        assert_eq!(doc["check"], check.as_str(), "{doc}");
+        assert_eq!(doc["error"]["check"], check.as_str(), "{doc}");
         assert!(
-            doc["error"]
+            doc["error"]["message"]
                 .as_str()
                 .is_some_and(|e| e.contains(check.as_str())),
             "{doc}"
@@ -183,8 +214,8 @@ pub fn keygen(dir: &Path, name: &str) -> Key {
     let key = Key {
         public: dir.join(format!("{name}.pub")),
         secret: dir.join(format!("{name}.key")),
-        base64: doc["public_key"].as_str().unwrap().to_string(),
-        id: doc["key_id"].as_str().unwrap().to_string(),
+        base64: doc["result"]["public_key"].as_str().unwrap().to_string(),
+        id: doc["result"]["key_id"].as_str().unwrap().to_string(),
     };
     assert!(key.public.is_file() && key.secret.is_file());
     key

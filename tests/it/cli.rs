@@ -4,13 +4,12 @@
 //! atomic unpack, countersignatures that leave the payload untouched, `--json` documents, tree
 //! digests, and bounded memory on a large file. Each test runs the real binary and reads results
 //! back through the library.
-mod common;
+use crate::support::common;
 
 use airlock::format::digest::{hex, sha256};
 use airlock::format::manifest::{Manifest, checksum_file, tree_digest};
 use airlock::format::{self, FRAME_SIZE, LARGE_FILE};
 use common::*;
-use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -309,7 +308,7 @@ fn unpacking_twice_gives_identical_trees_with_mtimes() {
     assert_exit(&f.unpack(&f.bundle, &f.trust, &d2, &["--threads", "1"]), 0);
     let (s1, s2) = (snapshot(&d1), snapshot(&d2));
     assert_eq!(s1, s2);
-    let manifest = open(&f.bundle).manifest;
+    let manifest = open(&f.bundle).manifest.clone();
     assert_eq!(
         s1.values().filter(|n| n.kind == 'f').count(),
         manifest.files.len()
@@ -340,7 +339,7 @@ fn unpacking_twice_gives_identical_trees_with_mtimes() {
 #[test]
 fn a_flipped_payload_byte_is_refused_by_frame_digest() {
     let f = Fixture::new();
-    let frames = open(&f.bundle).manifest.frames;
+    let frames = open(&f.bundle).manifest.frames.clone();
     assert!(frames.len() >= 3);
     let mut offsets = vec![0u64];
     for fr in &frames {
@@ -467,7 +466,7 @@ fn an_expired_bundle_is_refused() {
 #[test]
 fn a_manifest_edited_after_signing_is_refused() {
     let f = Fixture::new();
-    let original = open(&f.bundle).manifest;
+    let original = open(&f.bundle).manifest.clone();
 
     let mut extended = original.clone();
     extended.bundle.expires = extended.bundle.expires.checked_add_days(365).unwrap();
@@ -515,7 +514,7 @@ fn a_manifest_edited_after_signing_is_refused() {
     let attacker = keygen(f.tmp.path(), "attacker");
     let key = airlock::trust::keys::load_signing_key(&attacker.secret, None).unwrap();
     let text = extended.to_canonical().into_bytes();
-    let (name, sig) = airlock::format::signature::sign_manifest(
+    let (name, sig) = airlock::trust::keys::sign_manifest(
         &key,
         &text,
         &extended.bundle,
@@ -552,7 +551,13 @@ fn configuration_errors_exit_2_and_name_the_file() {
     let doc = json(&out);
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["exit_code"], 2);
-    assert_eq!(doc["check"], Value::Null);
+    assert_eq!(doc["error"]["check"], "config");
+    assert!(
+        doc["error"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("no-such-trust.toml")
+    );
     let dest = f.path("never");
     assert_exit(&f.unpack(&f.bundle, &missing_trust, &dest, &[]), 2);
     assert!(!dest.exists());
@@ -696,7 +701,7 @@ fn unpack_is_idempotent_and_replace_swaps() {
     let dest = parent.join("acme-7b");
     let out = f.unpack(&f.bundle, &f.trust, &dest, &[]);
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["report"]["outcome"], "installed");
+    assert_eq!(json(&out)["result"]["outcome"], "installed");
     let v1 = snapshot(&dest);
 
     let out = run(airlock()
@@ -715,7 +720,7 @@ fn unpack_is_idempotent_and_replace_swaps() {
     );
     let out = f.unpack(&f.bundle, &f.trust, &dest, &[]);
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["report"]["outcome"], "already-present");
+    assert_eq!(json(&out)["result"]["outcome"], "already-present");
     assert_eq!(snapshot(&dest), v1);
 
     // A same-size edit inside DIR is not "already present": the contents are hashed.
@@ -739,7 +744,7 @@ fn unpack_is_idempotent_and_replace_swaps() {
     fs::create_dir(&empty).unwrap();
     let out = f.unpack(&f.bundle, &f.trust, &empty, &[]);
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["report"]["outcome"], "installed");
+    assert_eq!(json(&out)["result"]["outcome"], "installed");
     assert_eq!(snapshot(&empty), v1);
 
     // Version 2 (sequence 2): config changed, the launcher removed, a new file added.
@@ -757,7 +762,7 @@ fn unpack_is_idempotent_and_replace_swaps() {
 
     let out = f.unpack(&bundle2, &f.trust, &dest, &["--replace"]);
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["report"]["outcome"], "replaced");
+    assert_eq!(json(&out)["result"]["outcome"], "replaced");
     let fresh = f.path("fresh-v2");
     assert_exit(&f.unpack(&bundle2, &f.trust, &fresh, &[]), 0);
     assert_eq!(snapshot(&dest), snapshot(&fresh));
@@ -769,7 +774,7 @@ fn unpack_is_idempotent_and_replace_swaps() {
     );
     assert_no_staging(&parent);
     let out = f.unpack(&bundle2, &f.trust, &dest, &[]);
-    assert_eq!(json(&out)["report"]["outcome"], "already-present");
+    assert_eq!(json(&out)["result"]["outcome"], "already-present");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -802,7 +807,7 @@ fn countersigning_adds_a_transfer_signature_and_keeps_the_payload() {
     assert!(payload(&signed) == payload(&f.bundle));
     assert!(open(&signed).frame.manifest == open(&f.bundle).frame.manifest);
 
-    let sheet = json(&run(airlock().arg("inspect").arg(&signed).arg("--json")));
+    let sheet = result(&run(airlock().arg("inspect").arg(&signed).arg("--json")));
     let signers: Vec<(String, String)> = sheet["signers"]
         .as_array()
         .unwrap()
@@ -830,7 +835,7 @@ fn countersigning_adds_a_transfer_signature_and_keeps_the_payload() {
     );
     let out = f.verify(&signed, &with_officer, &["--deep"]);
     assert_exit(&out, 0);
-    let counted: Vec<bool> = json(&out)["report"]["signers"]
+    let counted: Vec<bool> = json(&out)["result"]["signers"]
         .as_array()
         .unwrap()
         .iter()
@@ -887,7 +892,7 @@ fn json_outputs_are_documents() {
         .arg(&f.bundle)
         .args(["--json", "--files"]));
     assert_exit(&out, 0);
-    let sheet = json(&out);
+    let sheet = result(&out);
     assert_eq!(sheet["name"], "acme-7b");
     assert_eq!(sheet["version"], "1.0.0");
     assert_eq!(sheet["sequence"], 1);
@@ -895,13 +900,13 @@ fn json_outputs_are_documents() {
     assert_eq!(sheet["expires"], EXPIRES);
     assert_eq!(sheet["manifest_sha256"], hex(&opened.manifest_sha256));
     assert_eq!(sheet["signers"][0]["key_id"], f.key.id.as_str());
-    assert_eq!(sheet["file_count"], opened.manifest.files.len());
+    assert_eq!(sheet["files"], opened.manifest.files.len());
     assert_eq!(
-        sheet["files"].as_array().unwrap().len(),
+        sheet["entries"].as_array().unwrap().len(),
         opened.manifest.files.len()
     );
     assert_eq!(
-        sheet["files"][0]["sha256"],
+        sheet["entries"][0]["sha256"],
         hex(&opened.manifest.files[0].sha256)
     );
 
@@ -909,7 +914,7 @@ fn json_outputs_are_documents() {
     assert_exit(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["ok"], true);
-    let checks: Vec<&str> = doc["report"]["checks"]
+    let checks: Vec<&str> = doc["result"]["checks"]
         .as_array()
         .unwrap()
         .iter()
@@ -935,26 +940,29 @@ fn json_outputs_are_documents() {
     assert_exit(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["report"]["outcome"], "installed");
-    assert_eq!(doc["report"]["files"], opened.manifest.files.len());
+    assert_eq!(doc["result"]["outcome"], "installed");
+    assert_eq!(doc["result"]["files"], opened.manifest.files.len());
 
     let out = f.verify(&f.bundle, &f.trust, &["--now", "2099-01-01T00:00:00Z"]);
     assert_rejected(&out, &["expiry"]);
     let doc = json(&out);
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["exit_code"], 1);
-    assert_eq!(doc["check"], "expiry");
-    assert!(doc["hint"].is_string());
+    assert_eq!(doc["error"]["check"], "expiry");
+    assert!(doc["error"]["hint"].is_string());
 
     let out = run(pack_cmd(&f.spec, &f.key, &f.path("again.tar.zst")).arg("--json"));
     assert_exit(&out, 0);
-    assert_eq!(json(&out)["manifest_sha256"], hex(&opened.manifest_sha256));
+    assert_eq!(
+        json(&out)["result"]["manifest_sha256"],
+        hex(&opened.manifest_sha256)
+    );
     let out = run(airlock()
         .args(["digest", "--json"])
         .arg(f.spec.parent().unwrap().join("models/acme-7b")));
     assert_exit(&out, 0);
     assert!(
-        json(&out)["tree_digest"]
+        json(&out)["result"]["tree_digest"]
             .as_str()
             .unwrap()
             .starts_with("sha256:")
@@ -966,7 +974,7 @@ fn json_outputs_are_documents() {
 #[test]
 fn digest_equals_the_manifest_tree_digest() {
     let f = Fixture::new();
-    let sheet = json(&run(airlock().arg("inspect").arg(&f.bundle).arg("--json")));
+    let sheet = result(&run(airlock().arg("inspect").arg(&f.bundle).arg("--json")));
     let digest_of = |path: &Path| -> String {
         let out = run(airlock().arg("digest").arg(path));
         assert_exit(&out, 0);

@@ -484,7 +484,7 @@ fn volumes_verify_alone_join_byte_identical_and_unpack() {
         .args(["--now", NOW, "--json", "--deep"]));
     let doc = json(&out);
     assert_eq!(doc["ok"], true);
-    let report = &doc["report"];
+    let report = &doc["result"];
     assert_eq!(report["volume"]["number"], 1);
     assert_eq!(report["volume"]["count"], 3);
     let holds = report["volume"]["holds"].as_array().unwrap();
@@ -535,7 +535,7 @@ fn volumes_verify_alone_join_byte_identical_and_unpack() {
         .arg("--trust")
         .arg(trust)
         .args(["--now", NOW, "--json"]));
-    assert_eq!(json(&out)["report"]["outcome"], "installed");
+    assert_eq!(json(&out)["result"]["outcome"], "installed");
     assert_same_tree(&dest.join("model/gen"), &fx.rel1);
     let leftovers: Vec<_> = fs::read_dir(&dir)
         .unwrap()
@@ -587,7 +587,7 @@ fn volumes_are_deterministic() {
         .arg("-o")
         .arg(&base)
         .args(["--max-volume-size", "17MiB", "--json"]));
-    let report = json(&out);
+    let report = json(&out)["result"].clone();
     assert_eq!(report["volumes"].as_array().unwrap().len(), 3, "{report}");
     for (n, first) in fx.vols1.iter().enumerate() {
         let again = volume_parts(&dir.join(format!("again.airlock.tar.zst.{:03}", n + 1)));
@@ -720,7 +720,7 @@ fn volume_refusals_name_the_volume() {
             .arg("-o")
             .arg(dir.join("out")),
         2,
-        &["is a single-file bundle, not a volume"],
+        &["is a bundle, not a volume"],
     );
 
     // Truncated.
@@ -857,7 +857,7 @@ fn delta_patches_to_a_full_pack_and_unpacks() {
         .arg("-o")
         .arg(&delta)
         .arg("--json"));
-    let report = json(&out);
+    let report = json(&out)["result"].clone();
     assert_eq!(
         report["carried_frames"], 1,
         "only config.json's frame changed: {report}"
@@ -907,7 +907,7 @@ fn delta_patches_to_a_full_pack_and_unpacks() {
         .arg("--trust")
         .arg(trust)
         .args(["--now", NOW, "--json"]));
-    assert_eq!(json(&out)["report"]["delta"]["carried_frames"], 1);
+    assert_eq!(json(&out)["result"]["delta"]["carried_frames"], 1);
 
     // patch: payload and manifest byte-identical to a full pack of the new spec, with the
     // delta's signatures.
@@ -1036,7 +1036,7 @@ fn delta_patches_to_a_full_pack_and_unpacks() {
             .arg("-o")
             .arg(dir.join("x")),
         2,
-        &["is a full bundle, not a delta"],
+        &["is a bundle, not a delta"],
     );
     assert!(!dest2.exists());
     // Passed: remove the big outputs (kept on failure, for a look).
@@ -1052,7 +1052,7 @@ fn diff_reports_what_changes_and_what_crosses() {
         .arg(&fx.full1)
         .arg(&fx.full2)
         .arg("--json"));
-    let d = json(&out);
+    let d = json(&out)["result"].clone();
     assert_eq!(d["identical"], false);
     let fields: Vec<&str> = d["fields"]
         .as_array()
@@ -1326,7 +1326,7 @@ fn one_config_change_gives_a_delta_under_one_percent() {
         .arg("-o")
         .arg(&delta)
         .arg("--json"));
-    let r = json(&out);
+    let r = json(&out)["result"].clone();
     let delta_bytes = fs::metadata(&delta).unwrap().len();
     let full_bytes = r["bundle_bytes"].as_u64().unwrap();
     assert_eq!(r["delta_bytes"].as_u64().unwrap(), delta_bytes);
@@ -1366,7 +1366,7 @@ fn sign_refuses_a_volume_and_says_what_to_sign() {
             .arg("--key")
             .arg(&fx.keys.key),
         2,
-        &["is a volume, not a single-file bundle", "airlock join"],
+        &["is a volume, not a bundle", "airlock join"],
     );
     assert!(err.contains("v.airlock.tar.zst.001"), "{err}");
     assert_eq!(fs::read(&volume).unwrap(), before);

@@ -1,0 +1,131 @@
+//! Flags many subcommands share, declared once and flattened into each: output (`--json`,
+//! `--quiet`), worker threads, the judging time, signing keys, and the receiving side's checks.
+//! Values are parsed by clap value parsers, so a bad `--threads` or `--now` is a usage error
+//! before any work starts.
+use airlock::error::Error;
+use airlock::format::time::{Timestamp, check_mtime};
+use airlock::trust::keys::{self, SigningKey};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `--json` and `--quiet`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write exactly one JSON document to stdout (also on failure): {"airlock": 1, "command":
+    /// ..., "ok": ..., "exit_code": ..., "result" | "error": ...}. Human text is not printed.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing on success (errors are still printed, on stderr).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `--threads N`.
+#[derive(Debug, Clone, Args)]
+pub struct ThreadsArg {
+    /// Worker threads for compression, hashing and decompression [default: all cores]. Does not
+    /// change any output.
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<usize>,
+}
+
+impl ThreadsArg {
+    /// The number of workers to run.
+    pub fn get(&self) -> usize {
+        self.threads
+            .unwrap_or_else(airlock::util::pipeline::default_threads)
+    }
+}
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (omit it to use every core)".into()),
+        Ok(n) if n > 1024 => Err("must be at most 1024".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
+/// Parses `--now`: an RFC 3339 UTC time with whole seconds.
+pub fn parse_now(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not an RFC 3339 UTC time from 1970 to 9999-12-31T23:59:59Z; use the form 2027-01-31T00:00:00Z"
+        )
+    })
+}
+
+/// `SOURCE_DATE_EPOCH`, if set: a whole number of seconds, at most the largest ustar mtime.
+pub fn source_date_epoch() -> Result<Option<u64>, Error> {
+    let hint = "set it to a unix time, e.g. $(git log -1 --format=%ct)";
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(None),
+        Ok(v) => {
+            let secs: u64 = v.trim().parse().map_err(|_| {
+                Error::config(
+                    "SOURCE_DATE_EPOCH",
+                    format!("`{v}` is not a whole number of seconds"),
+                    hint,
+                )
+            })?;
+            check_mtime("SOURCE_DATE_EPOCH", secs)
+                .map(Some)
+                .map_err(|e| Error::config("SOURCE_DATE_EPOCH", e, hint))
+        }
+    }
+}
+
+/// The signing key and how to unlock it.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// minisign secret key (from `airlock keygen` or `minisign -G`).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// File whose first line is the key's password (else a prompt, if stdin is a terminal).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// Loads the key.
+    pub fn load(&self) -> Result<SigningKey, Error> {
+        keys::load_signing_key(&self.key, self.password_file.as_deref())
+    }
+}
+
+/// Flags shared by verify and unpack.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The trust file: site name and pinned keys per role.
+    #[arg(long, value_name = "TRUST.toml")]
+    pub trust: PathBuf,
+    /// Judge expiry at this time instead of now (RFC 3339 UTC, e.g. 2027-01-01T00:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_now)]
+    pub now: Option<Timestamp>,
+    /// Worker threads.
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// State directory holding the highest sequence installed per bundle name (rollback
+    /// protection) [default: $AIRLOCK_STATE_DIR, else /var/lib/airlock]. verify reads it; unpack
+    /// also records the installed sequence.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Append one hash-chained JSON line describing the decision (accepted or rejected) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    /// The judging time: `--now`, else the clock.
+    pub fn now(&self) -> Timestamp {
+        self.now.unwrap_or_else(Timestamp::now)
+    }
+
+    /// The rollback state directory.
+    pub fn state(&self) -> airlock::trust::state::StateDir {
+        airlock::trust::state::StateDir::resolve(self.state.as_deref())
+    }
+}

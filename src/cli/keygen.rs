@@ -1,0 +1,61 @@
+//! `airlock keygen`: a minisign key pair, PREFIX.pub and PREFIX.key.
+use super::Done;
+use super::common::OutputArgs;
+use airlock::error::Error;
+use airlock::trust::keys;
+use std::path::PathBuf;
+
+/// `airlock keygen`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Write PREFIX.pub and PREFIX.key.
+    #[arg(long, value_name = "PREFIX")]
+    pub out: PathBuf,
+    /// Do not encrypt the secret key (for throwaway keys and tests).
+    #[arg(long, conflicts_with = "password_file")]
+    pub unencrypted: bool,
+    /// Encrypt the secret key with the password on this file's first line.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Untrusted comment stored in the secret key file.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Overwrite existing key files.
+    #[arg(long)]
+    pub force: bool,
+    /// Output flags.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl Args {
+    /// Generates the key pair.
+    pub fn run(&self) -> anyhow::Result<Done> {
+        let password = self
+            .password_file
+            .as_deref()
+            .map(keys::read_password_file)
+            .transpose()?;
+        if password.is_none() && !self.unencrypted {
+            return Err(Error::config(
+                "airlock keygen",
+                "choose how to protect the secret key",
+                "pass --password-file FILE to encrypt it, or --unencrypted for a throwaway key",
+            )
+            .into());
+        }
+        let g = keys::keygen(&self.out, password, self.comment.as_deref(), self.force)?;
+        let result = serde_json::json!({
+            "key_id": g.id, "public_key": g.public_base64,
+            "public_key_file": g.public_path, "secret_key_file": g.secret_path,
+        });
+        let text = format!(
+            "key id      {}\npublic key  {}  (put this line in trust.toml)\nwrote       {} and {}\n",
+            g.id,
+            g.public_base64,
+            g.public_path.display(),
+            g.secret_path.display()
+        );
+        Done::stdout(&result, text)
+    }
+}

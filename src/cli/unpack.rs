@@ -1,0 +1,60 @@
+//! `airlock unpack`: verify, then install atomically into --dest.
+use super::Done;
+use super::common::CheckArgs;
+use airlock::container::Payload;
+use airlock::receive::unpack::{UnpackOptions, unpack};
+use airlock::report::render;
+use airlock::trust::Trust;
+use std::path::PathBuf;
+
+/// `airlock unpack`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The bundle, the first volume of a split bundle (the others are found by number), or a
+    /// delta (with --base).
+    pub bundle: PathBuf,
+    /// More volumes of the same split bundle, e.g. `unpack NAME.airlock.tar.zst.0* --dest DIR`.
+    /// Their frames are read straight from the volumes (no joined copy); a bad one names its volume.
+    #[arg(value_name = "MORE_VOLUMES")]
+    pub more_volumes: Vec<PathBuf>,
+    /// BUNDLE is a delta made against OLD_BUNDLE: unpack the new bundle, reading each frame from
+    /// the delta or OLD_BUNDLE (no rebuilt copy is written). OLD_BUNDLE must be the exact base
+    /// (manifest sha256), every frame of it intact, and carry
+    /// signatures that meet the trust file's thresholds; its expiry is not judged.
+    #[arg(long, value_name = "OLD_BUNDLE")]
+    pub base: Option<PathBuf>,
+    /// Shared flags.
+    #[command(flatten)]
+    pub check: CheckArgs,
+    /// Destination directory; its parent must exist. Holds exactly the bundle's tree afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
+    /// If DIR holds another tree, swap it for this bundle's atomically.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+impl Args {
+    /// Unpacks, logging the decision when asked.
+    pub fn run(&self) -> anyhow::Result<Done> {
+        let trust = Trust::load(&self.check.trust)?;
+        let now = self.check.now();
+        let opts = UnpackOptions {
+            now,
+            threads: self.check.threads.get(),
+            replace: self.replace,
+            state: Some(self.check.state()),
+        };
+        let r = airlock::receive::logged(
+            "unpack",
+            &self.bundle,
+            self.check.audit_log.as_deref(),
+            now,
+            || Payload::open(&self.bundle, &self.more_volumes, self.base.as_deref()),
+            |p| p.signed(),
+            |p| unpack(p, &trust, &self.dest, &opts),
+            |r| &r.verify,
+        )?;
+        Done::stderr(&r, render::unpack(&r))
+    }
+}
