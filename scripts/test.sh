@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Runs airlock's whole test suite: unit tests, end-to-end CLI tests, hostile-input corpus, faults,
-# property tests and the stock-tool interoperability tests (tar, zstd, minisign, sha256sum).
-# On a fresh Debian/Ubuntu machine it first installs the stock tools the interop tests run
-# (needs root); elsewhere it says what is missing and stops.
+# property tests, the stock-tool interoperability tests (tar, zstd, minisign, sha256sum, sha384sum)
+# and the tests against independent implementations in Python (pyca/cryptography for ML-DSA-87).
+# On a fresh Debian/Ubuntu machine it first installs the tools the tests run (needs root);
+# elsewhere it says what is missing and stops. The Python tools go into a virtual environment
+# the tests create from PyPI on first use (target/test-venv, or $AIRLOCK_TEST_VENV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in zstd minisign tar sha256sum /usr/bin/time; do
+for tool in zstd minisign tar sha256sum sha384sum /usr/bin/time python3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# Debian's python3 creates virtual environments only with python3-venv (ensurepip) installed.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing the stock tools the interop tests use: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq zstd minisign tar coreutils time >/dev/null
+    apt-get install -y -qq zstd minisign tar coreutils time python3 python3-venv >/dev/null
   else
-    echo "missing: ${need[*]}; install them (Debian: apt-get install -y zstd minisign time) and run again" >&2
+    echo "missing: ${need[*]}; install them (Debian: apt-get install -y zstd minisign time python3 python3-venv) and run again" >&2
     exit 3
   fi
 fi

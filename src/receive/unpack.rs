@@ -198,9 +198,10 @@ pub fn unpack(
         accepted.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
             detail: format!(
-                "the installed tree at {} is this bundle's: {} files, sizes, modes and sha256 match, nothing else is there",
+                "the installed tree at {} is this bundle's: {} files, sizes, modes and {} digests match, nothing else is there",
                 dest.display(),
-                m.files.len()
+                m.files.len(),
+                m.layout.suite.hash().name()
             ),
         });
     } else {
@@ -244,7 +245,11 @@ pub fn unpack(
         });
         accepted.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
-            detail: format!("{} files written and match size and sha256", m.files.len()),
+            detail: format!(
+                "{} files written and match size and {}",
+                m.files.len(),
+                m.layout.suite.hash().name()
+            ),
         });
         accepted.checks.push(CheckOutcome {
             check: Check::ContentGate.name(),
@@ -454,8 +459,8 @@ pub fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
         return Ok(false);
     }
     for f in &m.files {
-        let (digest, size) = crate::util::fs::hash_file(&f.path.under(dest))?;
-        if digest != f.sha256 || size != f.size {
+        let (digest, size) = crate::util::fs::hash_file(&f.path.under(dest), f.digest.alg())?;
+        if digest != f.digest || size != f.size {
             return Ok(false);
         }
     }
