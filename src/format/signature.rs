@@ -327,8 +327,10 @@ pub const MAX_STATEMENT_BYTES: usize = 1024;
 
 /// An ML-DSA-87 signature file (`*.mldsa87`), parsed strictly, not yet verified:
 ///
-///     STATEMENT\n              printable ASCII, at most 1024 bytes: what is signed
-///     BASE64(SIGNATURE)\n      standard alphabet, padded; 4627 bytes
+/// ```text
+/// STATEMENT\n              printable ASCII, at most 1024 bytes: what is signed
+/// BASE64(SIGNATURE)\n      standard alphabet, padded; 4627 bytes
+/// ```
 ///
 /// The signed message is the statement line *including* its line break, so
 /// `head -n1 FILE > statement` reproduces it for an independent verifier (`docs/format.md` 5.2).
