@@ -13,7 +13,7 @@ pub mod bundle;
 pub mod delta;
 pub mod payload;
 pub mod volume;
-pub mod write;
+pub(crate) mod write;
 
 pub use bundle::OpenedBundle;
 pub use delta::OpenedDelta;
@@ -133,6 +133,19 @@ impl SignedManifest {
             ));
         }
         check_copies(&manifest, &frame).map_err(|e| reject(Check::ManifestFrame, e))?;
+        SignedManifest::assemble(path, compressed, frame, manifest)
+            .map_err(|e| reject(Check::Signature, e))
+    }
+
+    /// The signed manifest of a frame and the manifest it holds: the manifest's sha256, and its
+    /// signature files parsed and bound to it (the error names the signature file). What
+    /// [`SignedManifest::decode`] ends with, and what `pack` builds from the frame it just wrote.
+    pub(crate) fn assemble(
+        path: &Path,
+        compressed: Vec<u8>,
+        frame: ManifestFrame,
+        manifest: Manifest,
+    ) -> std::result::Result<SignedManifest, String> {
         let manifest_sha256 = sha256(&frame.manifest);
         let signatures = frame
             .signatures
@@ -140,8 +153,7 @@ impl SignedManifest {
             .map(|(name, bytes)| {
                 ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_sha256)
             })
-            .collect::<std::result::Result<Vec<_>, String>>()
-            .map_err(|e| reject(Check::Signature, e))?;
+            .collect::<std::result::Result<Vec<_>, String>>()?;
         Ok(SignedManifest {
             path: path.to_path_buf(),
             compressed,
@@ -298,7 +310,7 @@ pub fn open(path: &Path) -> Result<Opened> {
 /// Opens `path`, which must be of kind `want` (`purpose` says what it is needed for, and `hint`
 /// what to do instead). A file of another kind is opened first (so a damaged file is reported as
 /// damaged, exit 1), then refused as the wrong kind (exit 2) in one wording for every command.
-pub fn open_kind(path: &Path, want: Container, purpose: &str, hint: &str) -> Result<Opened> {
+pub(crate) fn open_kind(path: &Path, want: Container, purpose: &str, hint: &str) -> Result<Opened> {
     let opened = open(path)?;
     if opened.kind() != want {
         return Err(Error::config(

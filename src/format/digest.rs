@@ -22,7 +22,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Parses 64 lowercase hex digits; anything else is `None`.
-pub fn parse_hex_digest(text: &str) -> Option<Digest> {
+pub(crate) fn parse_hex_digest(text: &str) -> Option<Digest> {
     let bytes = text.as_bytes();
     if bytes.len() != 64 {
         return None;

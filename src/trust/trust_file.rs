@@ -10,7 +10,7 @@ use crate::container::SignedManifest;
 use crate::error::{Check, Error, Result};
 use crate::format::manifest::Manifest;
 use crate::format::signature::{ParsedSignature, Role};
-use crate::trust::enforce::{Governed, load_governed};
+use crate::trust::governed::{Governed, load_governed};
 use crate::trust::keys::{parse_public_key, public_key_bytes, public_key_id};
 use minisign::PublicKey;
 use serde::Deserialize;
