@@ -278,8 +278,9 @@ pub struct PolicyOutcome {
     pub signers: Vec<PolicySigner>,
     /// Rules that held.
     pub decisions: Vec<Decision>,
-    /// Paths the (enforced) policy exempts from the content gate.
-    pub allowed_files: Vec<String>,
+    /// Paths the (enforced) policy exempts from the content gate, with the policy's reasons (the
+    /// same objects `inspect` lists).
+    pub allowed_files: Vec<policy::AllowedFile>,
 }
 
 fn count_policy_signers(
@@ -363,7 +364,8 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
                 bundle,
                 Check::Threshold,
                 format!(
-                    "role policy needs {threshold} distinct trusted signature(s) on {}, found {have} ({})",
+                    "role policy needs {} on {}, found {have} ({})",
+                    crate::util::text::count(threshold, "distinct trusted signature"),
                     carried.path,
                     if outcome.signers.is_empty() {
                         "no signatures".to_string()
@@ -379,12 +381,7 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
             ));
         }
         outcome.decisions = policy::evaluate(&carried.policy, &facts(auth), now).map_err(reject)?;
-        outcome.allowed_files = carried
-            .policy
-            .allowed_files
-            .iter()
-            .map(|a| a.path.clone())
-            .collect();
+        outcome.allowed_files = carried.policy.allowed_files.clone();
     }
     policy::check_not_before(manifest.bundle.not_before, now).map_err(reject)?;
     Ok(outcome)

@@ -284,8 +284,8 @@ fn evaluate(
                 bundle,
                 Check::Threshold,
                 format!(
-                    "role {role} needs {} distinct trusted signature(s), found {have}; signers: {}",
-                    rt.threshold,
+                    "role {role} needs {}, found {have}; signers: {}",
+                    crate::util::text::count(rt.threshold, "distinct trusted signature"),
                     if signers.is_empty() {
                         "none".to_string()
                     } else {
