@@ -592,3 +592,28 @@ fn no_print_macros_in_the_library_or_binary() {
         }
     }
 }
+
+/// The only colour is clap's (help and usage errors): on a terminal only, and never with
+/// `NO_COLOR` set (anstream honours it).
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let script = require_tool("script");
+    let run_tty = |env: &str| {
+        let cmd = format!("{env} '{}' verify --no-such-flag", airlock_path().display());
+        let out = std::process::Command::new(&script)
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = run_tty("");
+    assert!(coloured.contains("unexpected argument"), "{coloured}");
+    assert!(coloured.contains("\x1b["), "clap colours on a terminal: {coloured:?}");
+    let plain = run_tty("NO_COLOR=1");
+    assert!(plain.contains("unexpected argument"), "{plain}");
+    assert!(!plain.contains("\x1b["), "NO_COLOR: {plain:?}");
+    let piped = run(airlock().args(["verify", "--no-such-flag"]));
+    assert!(!stderr(&piped).contains('\x1b'), "{}", describe(&piped));
+}
