@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs airlock's whole test suite: unit tests, end-to-end CLI tests, hostile-input corpus, faults,
-# property tests and the stock-tool interoperability tests (tar, zstd, minisign, sha256sum).
+# property tests, the stock-tool interoperability tests (tar, zstd, minisign, sha256sum) and the
+# provenance tests against the real Python tools (model-signing, cyclonedx-python-lib).
 # On a fresh Debian/Ubuntu machine it first installs the stock tools the interop tests run
-# (needs root); elsewhere it says what is missing and stops.
+# (needs root); elsewhere it says what is missing and stops. The Python tools go into a virtual
+# environment (target/test-venv, or $AIRLOCK_TEST_VENV), created from PyPI on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in zstd minisign tar sha256sum /usr/bin/time; do
+for tool in zstd minisign tar sha256sum /usr/bin/time openssl; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -15,11 +17,24 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "installing the stock tools the interop tests use: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq zstd minisign tar coreutils time >/dev/null
+    apt-get install -y -qq zstd minisign tar coreutils time openssl >/dev/null
   else
     echo "missing: ${need[*]}; install them (Debian: apt-get install -y zstd minisign time) and run again" >&2
     exit 3
   fi
+fi
+
+# The provenance tests' Python tools, pinned (tests/it/support/pytools.rs lists the same).
+export AIRLOCK_TEST_VENV="${AIRLOCK_TEST_VENV:-$PWD/target/test-venv}"
+if [ ! -x "$AIRLOCK_TEST_VENV/bin/model_signing" ]; then
+  command -v python3 >/dev/null 2>&1 || { echo "missing: python3 (for the model-signing and CycloneDX tests)" >&2; exit 3; }
+  echo "creating $AIRLOCK_TEST_VENV (model-signing, pyopenssl, cyclonedx-python-lib) from PyPI" >&2
+  rm -rf "$AIRLOCK_TEST_VENV.partial"
+  python3 -m venv "$AIRLOCK_TEST_VENV.partial"
+  "$AIRLOCK_TEST_VENV.partial/bin/pip" install --quiet --disable-pip-version-check \
+    'model-signing==1.1.1' pyopenssl 'cyclonedx-python-lib[json-validation]==11.12.0'
+  rm -rf "$AIRLOCK_TEST_VENV"
+  mv "$AIRLOCK_TEST_VENV.partial" "$AIRLOCK_TEST_VENV"
 fi
 
 cargo test --locked --release "$@"

@@ -23,6 +23,8 @@ Spec (TOML; paths are relative to the spec file):
   kind = \"model\"            # model | safeguard | policy | data
   name = \"acme-7b\"
   path = \"models/acme-7b\"   # a file or a directory
+  # oms_signature = \"acme-7b.sig\"  model only: the provider's `model_signing sign key` signature,
+  #                   packed as model/NAME/model.sig and checked against the policy's oms_keys
 
 Determinism: set SOURCE_DATE_EPOCH and two packs of the same inputs give identical manifest and
 payload bytes (only signatures differ). Without it entries get mtime 0 and `created` comes from the
@@ -58,10 +60,13 @@ the bundle's `policy` artifact directory):
   version = 3                       # monotonic
   issued = \"2026-11-01T00:00:00Z\"
   expires = \"2027-11-01T00:00:00Z\"
+  oms_keys = [\"MFkwEwYH...\"]        # optional: the provider's OpenSSF Model Signing public keys
+                                    # (base64 body of `openssl ec -pubout`, ECDSA P-256/P-384)
   [[model]]                         # approved models, by `airlock digest` tree digest
   name = \"acme-7b\"
-  tree_digest = \"sha256:...\"
+  tree_digest = \"sha256:...\"       # covers model.sig when the model carries one
   targets = [\"aws-secret\"]
+  require_oms = true                # optional: the model must carry a signature by an oms_key
   [[required_safeguard]]            # target and model default to \"*\"
   kind = \"content_filter\"          # content_filter: min_strength, categories
   min_strength = \"high\"            # audit_logging: min_retention_days (and enabled = true)
@@ -108,6 +113,19 @@ new spec, signatures included. patch needs no trust file: verify NEW (or `airloc
 DELTA --base OLD_BUNDLE`, which checks both against the trust file).
 
 Exit codes: 0 ok, 1 rejected, 2 usage (e.g. DELTA is not a delta), 3 I/O.";
+
+pub const BOM_HELP: &str = "\
+Writes a CycloneDX 1.6 JSON ML-BOM of the bundle from its signed manifest frame alone (no payload
+is read): the bundle as metadata.component (name, version, sequence, target, created, expires,
+suite, manifest digest, signers with roles and key ids), each model artifact as a
+machine-learning-model component (tree digest, files with hashes, a model card with the approved
+targets and required safeguards, its OMS signature status), data artifacts, safeguards and the
+policy as data components. The same bundle gives the same bytes. Without --trust, the document
+says the signatures were not checked; with it, they are checked first (exit 1 if the bundle would
+be refused) and each signature's status is recorded. `unpack --bom FILE` writes the BOM of what it
+installed, with model-card facts from each model's config.json.
+
+Exit codes: 0 written, 1 rejected (with --trust) or not a valid bundle, 2 usage, 3 I/O.";
 
 pub const DIFF_HELP: &str = "\
 OLD and NEW may each be a bundle, one volume of a split bundle, or a delta: only the signed

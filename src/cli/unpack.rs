@@ -32,6 +32,11 @@ pub struct Args {
     /// If DIR holds another tree, swap it for this bundle's atomically.
     #[arg(long)]
     pub replace: bool,
+    /// After installing, write the CycloneDX 1.6 ML-BOM of what was installed to FILE (atomically;
+    /// outside DIR): what `airlock bom --trust` writes, with model-card facts from each model's
+    /// installed config.json.
+    #[arg(long, value_name = "FILE")]
+    pub bom: Option<PathBuf>,
 }
 
 impl Args {
@@ -44,6 +49,7 @@ impl Args {
             threads: self.check.threads.get(),
             replace: self.replace,
             state: Some(self.check.state()),
+            bom: self.bom.clone(),
         };
         let r = airlock::receive::logged(
             "unpack",

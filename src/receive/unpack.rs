@@ -33,6 +33,8 @@ pub struct UnpackOptions {
     pub replace: bool,
     /// State directory: rollback check before, record after; `None` skips both.
     pub state: Option<StateDir>,
+    /// Write the CycloneDX ML-BOM of what was installed to this file (outside the destination).
+    pub bom: Option<PathBuf>,
 }
 
 /// What `unpack` did.
@@ -68,6 +70,9 @@ pub struct UnpackReport {
     pub dest: String,
     /// What happened to it.
     pub outcome: Outcome,
+    /// The ML-BOM written (`--bom`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bom: Option<String>,
 }
 
 /// Paths of the helper files kept beside a destination.
@@ -134,6 +139,9 @@ pub fn unpack(
     opts: &UnpackOptions,
 ) -> Result<UnpackReport> {
     let signed = payload.signed();
+    if let Some(bom) = &opts.bom {
+        check_bom_outside(bom, dest)?;
+    }
     let mut accepted = check_authenticity(signed, trust, opts.now, opts.state.as_ref())?;
     let frames = payload.frames();
     if let Payload::Delta { delta, base } = payload {
@@ -251,6 +259,21 @@ pub fn unpack(
             detail: format!("{} files passed the content gate", m.files.len()),
         });
     }
+    // The BOM of what is now installed, before the lock is released: nothing swaps the tree
+    // between the install and the reading of its config.json files.
+    let bom = match &opts.bom {
+        None => None,
+        Some(path) => {
+            let checked = crate::report::bom::Checked {
+                signers: accepted.auth.signers(),
+                policy: &accepted.policy,
+            };
+            let configs = installed_configs(m, dest)?;
+            let bytes = crate::report::bom::bom_of(bundle, Some(&checked), &configs, true)?;
+            crate::util::output::write_atomic(path, &bytes)?;
+            Some(path.display().to_string())
+        }
+    };
     drop(lock);
     Ok(UnpackReport {
         verify: report(
@@ -262,7 +285,53 @@ pub fn unpack(
         ),
         dest: dest.display().to_string(),
         outcome,
+        bom,
     })
+}
+
+/// A BOM inside the destination would make it hold more than the bundle's tree: the next run
+/// would find a foreign file, and `model_signing verify key` an unsigned one.
+fn check_bom_outside(bom: &Path, dest: &Path) -> Result<()> {
+    let abs = |p: &Path| std::path::absolute(p).ctx("resolve", p);
+    if abs(bom)?.starts_with(abs(dest)?) {
+        return Err(Error::config(
+            bom,
+            format!(
+                "--bom is inside the destination {}, which holds exactly the bundle's tree",
+                dest.display()
+            ),
+            "write the BOM beside the destination, e.g. --bom /opt/models/acme-7b.cdx.json",
+        ));
+    }
+    Ok(())
+}
+
+/// The largest `config.json` read for a model card; a larger one gives no facts.
+const MAX_CONFIG_JSON: u64 = 1 << 20;
+
+/// Each model artifact's installed `config.json` (already checked against the manifest), parsed,
+/// for the BOM's model cards. A missing, oversized or unparsable one gives no facts.
+fn installed_configs(m: &Manifest, dest: &Path) -> Result<crate::report::bom::Configs> {
+    let mut out = crate::report::bom::Configs::new();
+    for a in m
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == crate::format::manifest::Kind::Model)
+    {
+        let path = format!("{}/config.json", a.path);
+        let Some(f) = m.files.iter().find(|f| f.path.as_str() == path) else {
+            continue;
+        };
+        if f.size > MAX_CONFIG_JSON {
+            continue;
+        }
+        let local = f.path.under(dest);
+        let bytes = fs::read(&local).ctx("read", &local)?;
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            out.insert(a.name.clone(), v);
+        }
+    }
+    Ok(out)
 }
 
 fn remove_leftovers(b: &Beside) -> Result<()> {

@@ -37,6 +37,9 @@ pub fn pack(r: &PackReport) -> String {
         r.bundle_bytes,
         r.manifest_sha256
     );
+    for c in crate::pack::provenance::carried(&r.oms) {
+        let _ = writeln!(s, "oms: {}", c.detail);
+    }
     s.push_str(&clock_note(r.created_from));
     s
 }

@@ -1,6 +1,7 @@
 //! Applying the policy to a bundle: loading the policy and safeguard files a bundle carries
 //! (from the sources at pack time, from the manifest frame's copies on the receiving side),
-//! counting the policy role's signatures, evaluating the rules, and running the content gate.
+//! counting the policy role's signatures, evaluating the rules (the provider's OpenSSF model
+//! signatures among them: `trust::oms`), and running the content gate.
 use crate::error::{Check, Error, Result};
 use crate::format::digest::sha256;
 pub use crate::format::manifest::is_governed;
@@ -9,6 +10,7 @@ use crate::format::path::BundlePath;
 use crate::format::signature::{MinisignFile, Role};
 use crate::format::time::Timestamp;
 use crate::trust::gate;
+use crate::trust::oms;
 use crate::trust::policy::{self, BundleFacts, Decision, POLICY_FILE, Policy, StrayWeights};
 use crate::trust::safeguards::Safeguard;
 use crate::trust::trust_file::{Authenticated, SignerStatus, Trust};
@@ -40,13 +42,16 @@ impl CarriedPolicy {
     }
 }
 
-/// Policy and safeguards carried by a bundle.
+/// Policy, safeguards and OMS signatures carried by a bundle.
 #[derive(Debug, Clone, Default)]
 pub struct Governed {
     /// The policy, if any.
     pub policy: Option<CarriedPolicy>,
     /// Safeguard configs: (bundle path, parsed).
     pub safeguards: Vec<(String, Safeguard)>,
+    /// Model artifacts' OpenSSF model signatures, `model/NAME/model.sig`: (bundle path, bytes),
+    /// judged by `trust::oms::judge` against the policy's `oms_keys`.
+    pub oms_signatures: Vec<(BundlePath, Vec<u8>)>,
 }
 
 /// Parses the governed files (policy and safeguard artifacts) of a bundle.
@@ -61,7 +66,10 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
             parts.next().unwrap_or(""),
         );
         let text = || std::str::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8 text"));
-        if kind == Kind::Safeguard.as_str() {
+        if crate::format::manifest::is_oms_signature(path) {
+            // Parsed and judged by `trust::oms` once the policy names the keys to judge it with.
+            governed.oms_signatures.push((path.clone(), bytes.clone()));
+        } else if kind == Kind::Safeguard.as_str() {
             if !rest.ends_with(".toml") {
                 return Err(format!(
                     "`{path}`: safeguard artifacts hold only .toml configs"
@@ -280,6 +288,8 @@ pub struct PolicyOutcome {
     pub decisions: Vec<Decision>,
     /// Paths the (enforced) policy exempts from the content gate.
     pub allowed_files: Vec<String>,
+    /// The OMS check of every model artifact (enforced policies only; empty otherwise).
+    pub oms: Vec<crate::trust::oms::OmsCheck>,
 }
 
 fn count_policy_signers(
@@ -347,6 +357,7 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
         signers: Vec::new(),
         decisions: Vec::new(),
         allowed_files: Vec::new(),
+        oms: Vec::new(),
     };
     if threshold > 0 {
         let Some(carried) = &governed.policy else {
@@ -378,7 +389,15 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
                 ),
             ));
         }
+        // The provider's model signatures, against the keys of the policy just authenticated;
+        // first, so that a model changed since the provider signed it is refused naming the file
+        // rather than by its unapproved tree digest.
+        outcome.oms = oms::judge(&carried.policy, manifest, &governed.oms_signatures, &|a| {
+            oms::model_files(manifest, a)
+        })
+        .map_err(reject)?;
         outcome.decisions = policy::evaluate(&carried.policy, &facts(auth), now).map_err(reject)?;
+        outcome.decisions.extend(oms::decisions(&outcome.oms));
         outcome.allowed_files = carried
             .policy
             .allowed_files

@@ -1,7 +1,9 @@
 //! Helpers shared by every integration test: `common` runs the real binary, makes keys, specs,
 //! trust files and example trees; `craft` builds hostile bundles from their parts and signs them
-//! with a real test key.
+//! with a real test key; `pytools` finds or creates the venv with the Python tools (model-signing,
+//! the CycloneDX validator) the provenance tests run.
 #![allow(dead_code)]
 
 pub mod common;
 pub mod craft;
+pub mod pytools;
