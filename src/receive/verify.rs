@@ -200,6 +200,17 @@ pub fn check_authenticity<'a>(
             (None, _) => "no policy carried; the trust file requires none".to_string(),
         },
     });
+    // The provider's model signatures, one line each, so reports and the audit log record them.
+    for c in policy
+        .oms
+        .iter()
+        .filter(|c| c.status != crate::trust::oms::OmsStatus::Absent)
+    {
+        checks.push(CheckOutcome {
+            check: Check::Policy.name(),
+            detail: c.detail.clone(),
+        });
+    }
     Ok(Accepted {
         auth,
         checks,

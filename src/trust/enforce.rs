@@ -288,7 +288,8 @@ pub struct PolicyOutcome {
     pub decisions: Vec<Decision>,
     /// Paths the (enforced) policy exempts from the content gate.
     pub allowed_files: Vec<String>,
-    /// The OMS check of every model artifact (enforced policies only; empty otherwise).
+    /// The OMS check of every model artifact; when the policy is not enforced, only the carried
+    /// signatures, each `not-checked`.
     pub oms: Vec<crate::trust::oms::OmsCheck>,
 }
 
@@ -403,6 +404,19 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
             .allowed_files
             .iter()
             .map(|a| a.path.clone())
+            .collect();
+    } else {
+        // Carried, not judged: the keys to judge them with come from a policy not authenticated.
+        outcome.oms = governed
+            .oms_signatures
+            .iter()
+            .map(|(path, _)| {
+                oms::OmsCheck::not_checked(
+                    path.as_str().split('/').nth(1).unwrap_or_default(),
+                    path.as_str(),
+                    "the trust file pins no policy keys, so the policy's oms_keys are not authenticated",
+                )
+            })
             .collect();
     }
     policy::check_not_before(manifest.bundle.not_before, now).map_err(reject)?;
