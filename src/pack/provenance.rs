@@ -81,6 +81,9 @@ fn refusal(spec: &Path, rule: &str, detail: String) -> Error {
         Check::Policy,
         format!("rule {rule}: {detail} (refusing to pack)"),
     )
+    .with_hint(
+        "pack the model exactly as the provider signed it (`airlock digest DIR --oms` prints the root digest its signature must state), with the signature the provider sent and a policy whose oms_keys name the provider's key",
+    )
 }
 
 /// Before any compression work: every carried OMS signature verifies with the policy's

@@ -166,7 +166,7 @@ pub fn slices(slices: &[FileSlice], indent: &str) -> String {
 
 /// `unpack`: one line, and where the tree is.
 pub fn unpack(r: &UnpackReport) -> String {
-    format!(
+    let mut s = format!(
         "{}: {} {} -> {}: {} ({})\n",
         r.verify.bundle,
         r.verify.name,
@@ -174,7 +174,11 @@ pub fn unpack(r: &UnpackReport) -> String {
         r.dest,
         r.outcome.describe(),
         count_of(r.verify.files, "file")
-    )
+    );
+    if let Some(bom) = &r.bom {
+        let _ = writeln!(s, "CycloneDX 1.6 ML-BOM of the installed tree -> {bom}");
+    }
+    s
 }
 
 /// `join`.

@@ -635,14 +635,24 @@ fn a_p384_signature_made_in_place_verifies_after_unpack() {
 
     let trust = c.trust();
     let dest = c.path("installed");
-    result(&c.receive(&[
-        "unpack",
-        c.path("acme-7b.airlock.tar.zst").to_str().unwrap(),
-        "--trust",
-        trust.to_str().unwrap(),
-        "--dest",
-        dest.to_str().unwrap(),
-    ]));
+    // Installed, then found already there: the BOM of the installed tree is the same bytes.
+    let mut boms = Vec::new();
+    for (run, outcome) in [("first", "installed"), ("again", "already-present")] {
+        let bom = c.path(&format!("{run}.cdx.json"));
+        let u = result(&c.receive(&[
+            "unpack",
+            c.path("acme-7b.airlock.tar.zst").to_str().unwrap(),
+            "--trust",
+            trust.to_str().unwrap(),
+            "--dest",
+            dest.to_str().unwrap(),
+            "--bom",
+            bom.to_str().unwrap(),
+        ]));
+        assert_eq!(u["outcome"], outcome, "{u}");
+        boms.push(fs::read(bom).unwrap());
+    }
+    assert_eq!(boms[0], boms[1]);
     let installed = dest.join("model/acme-7b");
     let (ok, out) = oms_verify(&installed, &installed.join("model.sig"), &c.provider.public);
     assert!(ok, "model_signing verify key (P-384) after unpack: {out}");
