@@ -170,7 +170,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
         threads: default_threads(),
         replace: false,
         state: Some(state),
-        bom: None,
+        model_configs: false,
     };
     let payload = crate::container::Payload::open(&bundle_path, &[], None)?;
     let u = unpack(&payload, &trust, &dest, &opts)?;

@@ -33,8 +33,9 @@ pub struct UnpackOptions {
     pub replace: bool,
     /// State directory: rollback check before, record after; `None` skips both.
     pub state: Option<StateDir>,
-    /// Write the CycloneDX ML-BOM of what was installed to this file (outside the destination).
-    pub bom: Option<PathBuf>,
+    /// Read each model's installed `config.json` for the model cards of a BOM of the installed
+    /// tree (`UnpackReport::model_configs`), before the lock is released.
+    pub model_configs: bool,
 }
 
 /// What `unpack` did.
@@ -70,10 +71,17 @@ pub struct UnpackReport {
     pub dest: String,
     /// What happened to it.
     pub outcome: Outcome,
-    /// The ML-BOM written (`--bom`), if any.
+    /// The ML-BOM written (`--bom`), if any: filled in by the caller that writes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bom: Option<String>,
+    /// Each model artifact's installed `config.json`, parsed (with `model_configs`): the facts a
+    /// BOM's model card takes from the installed tree.
+    #[serde(skip)]
+    pub model_configs: ModelConfigs,
 }
+
+/// Parsed `config.json` files by model artifact name.
+pub type ModelConfigs = std::collections::BTreeMap<String, serde_json::Value>;
 
 /// Paths of the helper files kept beside a destination.
 struct Beside {
@@ -139,9 +147,6 @@ pub fn unpack(
     opts: &UnpackOptions,
 ) -> Result<UnpackReport> {
     let signed = payload.signed();
-    if let Some(bom) = &opts.bom {
-        check_bom_outside(bom, dest)?;
-    }
     let mut accepted = check_authenticity(signed, trust, opts.now, opts.state.as_ref())?;
     let frames = payload.frames();
     if let Payload::Delta { delta, base } = payload {
@@ -259,20 +264,11 @@ pub fn unpack(
             detail: format!("{} files passed the content gate", m.files.len()),
         });
     }
-    // The BOM of what is now installed, before the lock is released: nothing swaps the tree
-    // between the install and the reading of its config.json files.
-    let bom = match &opts.bom {
-        None => None,
-        Some(path) => {
-            let checked = crate::report::bom::Checked {
-                signers: accepted.auth.signers(),
-                policy: &accepted.policy,
-            };
-            let configs = installed_configs(m, dest)?;
-            let bytes = crate::report::bom::bom_of(bundle, Some(&checked), &configs, true)?;
-            crate::util::output::write_atomic(path, &bytes)?;
-            Some(path.display().to_string())
-        }
+    // Read before the lock is released, so nothing swaps the tree in between.
+    let model_configs = if opts.model_configs {
+        installed_configs(m, dest)?
+    } else {
+        ModelConfigs::new()
     };
     drop(lock);
     Ok(UnpackReport {
@@ -285,13 +281,16 @@ pub fn unpack(
         ),
         dest: dest.display().to_string(),
         outcome,
-        bom,
+        bom: None,
+        model_configs,
     })
 }
 
-/// A BOM inside the destination would make it hold more than the bundle's tree: the next run
-/// would find a foreign file, and `model_signing verify key` an unsigned one.
-fn check_bom_outside(bom: &Path, dest: &Path) -> Result<()> {
+/// Refuses a file to be written beside an install (`unpack --bom`) that lies inside the
+/// destination: the destination holds exactly the bundle's tree, so the next run would find a
+/// foreign file there, and `model_signing verify key` an unsigned one. (Compared lexically, as
+/// absolute paths.)
+pub fn check_outside_dest(bom: &Path, dest: &Path) -> Result<()> {
     let abs = |p: &Path| std::path::absolute(p).ctx("resolve", p);
     if abs(bom)?.starts_with(abs(dest)?) {
         return Err(Error::config(
@@ -311,8 +310,8 @@ const MAX_CONFIG_JSON: u64 = 1 << 20;
 
 /// Each model artifact's installed `config.json` (already checked against the manifest), parsed,
 /// for the BOM's model cards. A missing, oversized or unparsable one gives no facts.
-fn installed_configs(m: &Manifest, dest: &Path) -> Result<crate::report::bom::Configs> {
-    let mut out = crate::report::bom::Configs::new();
+fn installed_configs(m: &Manifest, dest: &Path) -> Result<ModelConfigs> {
+    let mut out = ModelConfigs::new();
     for a in m
         .artifacts
         .iter()

@@ -43,6 +43,10 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// Written into the venv once pip has finished: a venv cannot be moved (its scripts name its
+/// path), so it is built in place, and one without the marker is a leftover to rebuild.
+const COMPLETE: &str = ".airlock-complete";
+
 fn has_tools(venv: &Path) -> bool {
     venv.join("bin/model_signing").is_file() && venv.join("bin/python").is_file()
 }
@@ -61,25 +65,21 @@ pub fn venv() -> &'static Path {
             );
             return v;
         }
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .parent()
             .expect("the target tmp dir has a parent")
-            .to_path_buf();
-        let venv = target.join("test-venv");
-        if has_tools(&venv) {
+            .join("test-venv");
+        if venv.join(COMPLETE).is_file() && has_tools(&venv) {
             return venv;
         }
-        // Built beside, then renamed, so an interrupted install is never taken for a good one.
-        let partial = target.join(format!("test-venv.partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&partial);
-        run_ok(Command::new("python3").args(["-m", "venv"]).arg(&partial));
+        let _ = std::fs::remove_dir_all(&venv);
+        run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv));
         run_ok(
-            Command::new(partial.join("bin/pip"))
+            Command::new(venv.join("bin/pip"))
                 .args(["install", "--quiet", "--disable-pip-version-check"])
                 .args(PACKAGES),
         );
-        let _ = std::fs::remove_dir_all(&venv);
-        std::fs::rename(&partial, &venv).expect("move the new venv into place");
+        std::fs::write(venv.join(COMPLETE), b"").expect("mark the venv complete");
         venv
     })
 }
