@@ -189,6 +189,7 @@ pub fn run(spec_path: &Path, workdir: &Path, kept: bool, out: &mut impl Write) -
         threads: default_threads(),
         replace: false,
         state: Some(state),
+        model_configs: false,
     };
     let payload = crate::container::Payload::open(&bundle_path, &[], None)?;
     let u = unpack(&payload, &trust, &dest, &opts)?;

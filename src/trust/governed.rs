@@ -34,13 +34,16 @@ impl CarriedPolicy {
     }
 }
 
-/// Policy and safeguards carried by a bundle.
+/// Policy, safeguards and OMS signatures carried by a bundle.
 #[derive(Debug, Clone, Default)]
 pub struct Governed {
     /// The policy, if any.
     pub policy: Option<CarriedPolicy>,
     /// Safeguard configs: (bundle path, parsed).
     pub safeguards: Vec<(String, Safeguard)>,
+    /// Model artifacts' OpenSSF model signatures, `model/NAME/model.sig`: (bundle path, bytes),
+    /// judged by `trust::oms::judge` against the policy's `oms_keys`.
+    pub oms_signatures: Vec<(BundlePath, Vec<u8>)>,
 }
 
 /// Parses the governed files (policy and safeguard artifacts) of a bundle.
@@ -55,7 +58,10 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
             parts.next().unwrap_or(""),
         );
         let text = || std::str::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8 text"));
-        if kind == Kind::Safeguard.as_str() {
+        if crate::format::manifest::is_oms_signature(path) {
+            // Parsed and judged by `trust::oms` once the policy names the keys to judge it with.
+            governed.oms_signatures.push((path.clone(), bytes.clone()));
+        } else if kind == Kind::Safeguard.as_str() {
             if !rest.ends_with(".toml") {
                 return Err(format!(
                     "`{path}`: safeguard artifacts hold only .toml configs"
