@@ -41,6 +41,12 @@ pub enum Check {
     ContentGate,
     /// The audit log's hash chain.
     AuditLog,
+    /// An OCI image layout as OCI content: `oci-layout`, `index.json`, the manifest, config and
+    /// blobs against their descriptors' digests and sizes, caps, no links.
+    OciLayout,
+    /// An OCI artifact against the one airlock derives from the signed manifest it carries:
+    /// layers added, dropped or changed, the config or manifest edited, another bundle's proof.
+    OciArtifact,
 }
 
 impl Check {
@@ -62,6 +68,8 @@ impl Check {
             Check::Rollback => "rollback",
             Check::ContentGate => "content-gate",
             Check::AuditLog => "audit-log",
+            Check::OciLayout => "oci-layout",
+            Check::OciArtifact => "oci-artifact",
         }
     }
 
@@ -94,6 +102,12 @@ impl Check {
             }
             Check::ContentGate => {
                 "the bundle holds a file of a refused type: remove it, or have the policy exempt its exact path"
+            }
+            Check::OciLayout => {
+                "the layout is damaged or was changed after export: copy it again from the registry into a fresh directory (skopeo copy docker://... oci:DIR:TAG)"
+            }
+            Check::OciArtifact => {
+                "the artifact is not the one airlock exports from its signed bundle: do not use it; export the verified bundle again and push that"
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod common;
 pub mod demo;
 pub mod diff;
 pub mod digest;
+pub mod export;
 pub mod help;
 pub mod inspect;
 pub mod join;
@@ -52,6 +53,9 @@ pub enum Command {
     /// Verify, then extract atomically into --dest (staging directory beside it, then one rename).
     #[command(after_help = help::TRUST_HELP)]
     Unpack(unpack::Args),
+    /// Verify like unpack, then write an OCI image layout of ModelPack artifacts (one per model) for a registry.
+    #[command(after_help = help::TRUST_HELP)]
+    Export(export::Args),
     /// Add a countersignature, rewriting only the manifest frame and footer.
     #[command(after_help = help::EXIT_CODES)]
     Sign(sign::Args),
@@ -121,6 +125,7 @@ impl Command {
             Command::Inspect(_) => "inspect",
             Command::Verify(_) => "verify",
             Command::Unpack(_) => "unpack",
+            Command::Export(_) => "export",
             Command::Sign(_) => "sign",
             Command::Digest(_) => "digest",
             Command::Join(_) => "join",
@@ -140,6 +145,7 @@ impl Command {
             Command::Inspect(a) => &a.output,
             Command::Verify(a) => &a.check.output,
             Command::Unpack(a) => &a.check.output,
+            Command::Export(a) => &a.check.output,
             Command::Sign(a) => &a.output,
             Command::Digest(a) => &a.output,
             Command::Join(a) => &a.output,
@@ -159,6 +165,7 @@ impl Command {
             Command::Inspect(a) => a.run(),
             Command::Verify(a) => a.run(),
             Command::Unpack(a) => a.run(),
+            Command::Export(a) => a.run(),
             Command::Sign(a) => a.run(),
             Command::Digest(a) => a.run(),
             Command::Join(a) => a.run(),

@@ -369,7 +369,7 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
     let bundle = OpenedBundle {
         signed: SignedManifest {
             path: output,
-            compressed,
+            compressed: Some(compressed),
             frame,
             manifest,
             manifest_sha256,
