@@ -318,7 +318,16 @@ pub fn check_ref_name(name: &str) -> Result<(), String> {
 /// A string from a layout, made safe for messages: control characters escaped, at most 200
 /// characters.
 pub fn clean(s: &str) -> String {
-    let mut out: String = s.chars().take(200).flat_map(char::escape_debug).collect();
+    let mut out = String::new();
+    for c in s.chars().take(200) {
+        // Quotes and backslashes are printable: only what could move a terminal's cursor or hide
+        // text (control and other non-printable characters) is escaped.
+        if matches!(c, '"' | '\'' | '\\') {
+            out.push(c);
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
     if s.chars().count() > 200 {
         out.push('…');
     }

@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod interop;
 mod logistics;
+mod oci;
 mod policy;
 mod policy_receiving;
 mod regressions;

@@ -5,3 +5,4 @@
 
 pub mod common;
 pub mod craft;
+pub mod registry;
