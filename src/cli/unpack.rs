@@ -29,7 +29,12 @@ pub struct Args {
     #[arg(long, value_name = "LAYOUT")]
     pub oci_layout: Option<PathBuf>,
     /// With --oci-layout: the artifact to install, by its index.json tag.
-    #[arg(long, value_name = "TAG", requires = "oci_layout", conflicts_with = "bundle")]
+    #[arg(
+        long,
+        value_name = "TAG",
+        requires = "oci_layout",
+        conflicts_with = "bundle"
+    )]
     pub tag: Option<String>,
     /// Shared flags.
     #[command(flatten)]

@@ -22,7 +22,12 @@ pub struct Args {
     pub oci_layout: Option<PathBuf>,
     /// With --oci-layout: the artifact to verify, by its index.json tag (needed when the layout
     /// holds several).
-    #[arg(long, value_name = "TAG", requires = "oci_layout", conflicts_with = "bundle")]
+    #[arg(
+        long,
+        value_name = "TAG",
+        requires = "oci_layout",
+        conflicts_with = "bundle"
+    )]
     pub tag: Option<String>,
     /// Shared flags.
     #[command(flatten)]

@@ -662,6 +662,56 @@ fn a_layout_pulled_through_a_real_registry_verifies_and_unpacks_on_the_host() {
     );
 }
 
+/// The README's fleet recipe, read from README.md between its markers, run with bash exactly as
+/// written against a real registry: export, skopeo push, skopeo pull, verify, unpack.
+#[test]
+fn the_readme_fleet_recipe_runs_against_a_real_registry() {
+    let f = Fixture::new();
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- fleet-recipe:begin -->")
+        .expect("README marks the recipe");
+    let end = readme
+        .find("<!-- fleet-recipe:end -->")
+        .expect("README marks the recipe's end");
+    let recipe = readme[start..end]
+        .split_once("```bash\n")
+        .and_then(|(_, rest)| rest.rsplit_once("```"))
+        .map(|(body, _)| body.to_string())
+        .expect("the recipe is a ```bash block");
+    let reg = Registry::start();
+    let bin = f.path("bin");
+    fs::create_dir(&bin).unwrap();
+    Skopeo::new().wrapper(&bin, &reg);
+    let work = f.path("work");
+    fs::create_dir(&work).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        airlock_path().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(&recipe)
+        .current_dir(&work)
+        .env("PATH", path)
+        .env("BUNDLE", &f.bundle)
+        .env("TRUST", &f.trust)
+        .env("REGISTRY", reg.addr())
+        .env("AIRLOCK_STATE_DIR", &f.state)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let installed = files_of(&work.join("models/acme-7b"));
+    let names: Vec<&str> = installed.keys().map(String::as_str).collect();
+    let want: Vec<&str> = expected_files().iter().map(|(p, _)| *p).collect();
+    assert_eq!(names, want);
+}
+
 /// The layout is readable by tools that are not airlock: skopeo (raw manifest and config
 /// bytes), umoci (the tags), model-spec's config schemas at v0.0.7 and at `main`, and the
 /// strict ModelPack reader modelpack-client, which pulls it from the registry checking every

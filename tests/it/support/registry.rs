@@ -253,6 +253,37 @@ impl Skopeo {
         out.stdout
     }
 
+    /// Writes `DIR/skopeo`: this skopeo with its policy and a registries.conf that marks
+    /// `registry` as plain HTTP, so commands written for a TLS registry (the README's) run
+    /// unchanged against the test's. Put `DIR` first on `PATH`.
+    pub fn wrapper(&self, dir: &Path, registry: &Registry) {
+        let conf = dir.join("registries.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
+                registry.addr()
+            ),
+        )
+        .unwrap();
+        // The policy beside it, so the wrapper outlives this value.
+        let policy = dir.join("policy.json");
+        std::fs::copy(&self.policy, &policy).unwrap();
+        let script = dir.join("skopeo");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nexec {} --policy {} --registries-conf {} \"$@\"\n",
+                self.exe.display(),
+                policy.display(),
+                conf.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// `skopeo copy --preserve-digests oci:LAYOUT:REF docker://ADDR/REPO_TAG` (plain HTTP).
     /// `--preserve-digests` turns any manifest edit by skopeo into an error.
     pub fn push(&self, layout: &Path, layout_ref: &str, registry: &Registry, repo_tag: &str) {
