@@ -592,3 +592,106 @@ pub fn layout_matches(dir: &Path, expected: &ExpectedLayout) -> Result<bool> {
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_for(digest: OciDigest, size: u64) -> Vec<u8> {
+        oci::index_json(&[(
+            "a:1".into(),
+            Descriptor {
+                media_type: MEDIA_TYPE_IMAGE_MANIFEST.into(),
+                digest,
+                size,
+                annotations: BTreeMap::new(),
+            },
+        )])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_written_layout_matches_only_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("layout");
+        let w = LayoutWriter::create(&dir).unwrap();
+        let d = w.put(b"{}").unwrap();
+        assert_eq!(
+            w.put(b"{}").unwrap(),
+            d,
+            "the same content twice is one blob"
+        );
+        let index = index_for(d, 2);
+        w.finish(&index).unwrap();
+        let expected = ExpectedLayout {
+            index: index.clone(),
+            blobs: BTreeMap::from([(d, 2)]),
+        };
+        assert!(layout_matches(&dir, &expected).unwrap());
+        let blob = dir.join("blobs/sha256").join(d.hex());
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(!layout_matches(&dir, &expected).unwrap(), "another mode");
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&blob, b"[]").unwrap();
+        assert!(!layout_matches(&dir, &expected).unwrap(), "other content");
+        fs::write(&blob, b"{}").unwrap();
+        fs::write(dir.join("extra"), b"x").unwrap();
+        assert!(!layout_matches(&dir, &expected).unwrap(), "an extra file");
+        fs::remove_file(dir.join("extra")).unwrap();
+        assert!(layout_matches(&dir, &expected).unwrap());
+    }
+
+    #[test]
+    fn what_is_not_a_layout_is_a_usage_error_and_a_bad_layout_a_rejection() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = open_layout(&tmp.path().join("absent"), None).err().unwrap();
+        assert_eq!(missing.exit_code(), 2, "{missing}");
+        let empty = open_layout(tmp.path(), None).err().unwrap();
+        assert_eq!(empty.exit_code(), 2, "{empty}");
+        assert!(
+            empty.to_string().contains("not an OCI image layout"),
+            "{empty}"
+        );
+        fs::write(
+            tmp.path().join("oci-layout"),
+            br#"{"imageLayoutVersion":"2.0.0"}"#,
+        )
+        .unwrap();
+        fs::write(
+            tmp.path().join("index.json"),
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+        )
+        .unwrap();
+        let bad = open_layout(tmp.path(), None).err().unwrap();
+        assert_eq!(bad.check(), Some(Check::OciLayout), "{bad}");
+        assert!(bad.to_string().contains("2.0.0"), "{bad}");
+        fs::write(tmp.path().join("oci-layout"), oci::oci_layout_json()).unwrap();
+        let none = open_layout(tmp.path(), None).err().unwrap();
+        assert!(none.to_string().contains("lists no manifest"), "{none}");
+        let tag = open_layout(tmp.path(), Some("x:1")).err().unwrap();
+        assert_eq!(tag.exit_code(), 2, "{tag}");
+    }
+
+    #[test]
+    fn a_fifo_or_a_link_below_the_root_is_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &tmp.path().join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", tmp.path().join("link")).unwrap();
+        let root = Dir::open_root(tmp.path()).unwrap();
+        let fifo = root.file(tmp.path(), "fifo").err().unwrap();
+        assert!(fifo.to_string().contains("FIFO"), "{fifo}");
+        let link = root.file(tmp.path(), "link").err().unwrap();
+        assert!(link.to_string().contains("symbolic link"), "{link}");
+        fs::create_dir(tmp.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("blobs")).unwrap();
+        let dir = root.subdir(tmp.path(), "blobs").err().unwrap();
+        assert!(dir.to_string().contains("symbolic link"), "{dir}");
+    }
+}

@@ -264,7 +264,7 @@ pub fn canonical_json<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, St
     let bytes = serde_json::to_vec(value).map_err(|e| format!("{what}: {e}"))?;
     if bytes.len() as u64 > MAX_JSON_BYTES {
         return Err(format!(
-            "{what} would be {} bytes, over the {MAX_JSON_BYTES}-byte cap registries are required to accept",
+            "{what} would be {} bytes, over the {MAX_JSON_BYTES}-byte cap of an OCI document",
             bytes.len()
         ));
     }

@@ -179,6 +179,7 @@ pub fn export(
         dir,
         opts.state.as_ref(),
         &Existing {
+            flag: "--oci-layout",
             matches: &|d| layout_matches(d, &expected),
             refused: "already exists and does not hold this export",
             hint: "choose another --oci-layout directory, or remove this one first",

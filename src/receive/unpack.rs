@@ -79,7 +79,9 @@ struct Beside {
     staging_prefix: String,
 }
 
-fn beside(dest: &Path) -> Result<Beside> {
+/// The helper paths beside `dest`, after refusing a destination that cannot be installed at;
+/// `flag` names it in hints (`--dest`, `--oci-layout`).
+fn beside(dest: &Path, flag: &str) -> Result<Beside> {
     let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         Error::config(
             dest,
@@ -92,14 +94,14 @@ fn beside(dest: &Path) -> Result<Beside> {
             return Err(Error::config(
                 dest,
                 "the destination is a symbolic link; airlock installs a tree in place of the destination, so a link would be replaced, not followed",
-                "pass the directory the link points to as --dest",
+                format!("pass the directory the link points to as {flag}"),
             ));
         }
         Ok(meta) if !meta.is_dir() => {
             return Err(Error::config(
                 dest,
                 "the destination exists and is not a directory",
-                "remove or rename that file, or choose another --dest",
+                format!("remove or rename that file, or choose another {flag}"),
             ));
         }
         _ => {}
@@ -114,7 +116,7 @@ fn beside(dest: &Path) -> Result<Beside> {
         return Err(Error::config(
             dest,
             why,
-            "create the parent directory first, or choose another --dest",
+            format!("create the parent directory first, or choose another {flag}"),
         ));
     }
     Ok(Beside {
@@ -243,6 +245,7 @@ pub(crate) fn install_files(
         opts.state.as_ref(),
         &Existing {
             matches: &|d| tree_matches(d, plan),
+            flag: "--dest",
             refused: "already exists and does not hold this bundle's tree",
             hint: "choose another --dest, or pass --replace to swap the existing tree atomically",
             replace: opts.replace,
@@ -285,6 +288,8 @@ pub(crate) fn install_files(
 
 /// How [`install_atomically`] treats a destination that exists and is not empty.
 pub(crate) struct Existing<'a> {
+    /// The flag that named the destination, for hints.
+    pub flag: &'a str,
     /// Whether it already holds exactly what would be installed.
     pub matches: &'a dyn Fn(&Path) -> Result<bool>,
     /// The refusal when it holds something else and `replace` is off.
@@ -309,7 +314,7 @@ pub(crate) fn install_atomically(
     fill: &dyn Fn(&Path) -> Result<()>,
 ) -> Result<Outcome> {
     let m = &signed.manifest;
-    let b = beside(dest)?;
+    let b = beside(dest, existing.flag)?;
     // Removed again when this function returns, on every path.
     let lock = DirLock::acquire(&b.lock)?;
     remove_leftovers(&b)?;
