@@ -12,7 +12,7 @@ use crate::pack::{PackOptions, pack};
 use crate::receive::unpack::{UnpackOptions, unpack};
 use crate::receive::verify::{VerifyOptions, verify};
 use crate::report::inspect::{render, sheet};
-use crate::trust::keys::{GeneratedKey, keygen, load_signing_key};
+use crate::trust::keys::{GeneratedKey, Signer, keygen, load_signing_key};
 use crate::trust::state::StateDir;
 use crate::trust::trust_file::Trust;
 use crate::util::pipeline::default_threads;
@@ -64,7 +64,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     let policy_file = release_dir.join("policy/policy.toml");
     let sig = crate::pack::sign::sign_policy(
         &policy_file,
-        &load_signing_key(&policy_key.secret_path, None)?,
+        &Signer::Minisign(load_signing_key(&policy_key.secret_path, None)?),
         now,
         None,
     )?;
@@ -89,7 +89,11 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     let report = pack(
         &spec,
         &PackOptions {
-            key: load_signing_key(&release_key.secret_path, None)?,
+            signers: vec![Signer::Minisign(load_signing_key(
+                &release_key.secret_path,
+                None,
+            )?)],
+            suite: None,
             output: Some(bundle_path.clone()),
             threads: default_threads(),
             level: crate::format::DEFAULT_LEVEL,
@@ -131,7 +135,10 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     say(out, render(&sheet(&opened, Some(&trust), false, now)?))?;
     let added = crate::pack::sign::countersign(
         &bundle_path,
-        &load_signing_key(&officer_key.secret_path, None)?,
+        &[Signer::Minisign(load_signing_key(
+            &officer_key.secret_path,
+            None,
+        )?)],
         Role::Transfer,
         now,
         None,

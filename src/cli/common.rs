@@ -4,7 +4,7 @@
 //! before any work starts.
 use airlock::error::Error;
 use airlock::format::time::{Timestamp, check_mtime};
-use airlock::trust::keys::{self, SigningKey};
+use airlock::trust::keys::{self, Signer};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -75,21 +75,44 @@ pub fn source_date_epoch() -> Result<Option<u64>, Error> {
     }
 }
 
-/// The signing key and how to unlock it.
+/// The signing keys and how to unlock them.
 #[derive(Debug, Clone, Args)]
 pub struct KeyArgs {
-    /// minisign secret key (from `airlock keygen` or `minisign -G`).
-    #[arg(long, value_name = "KEY")]
-    pub key: PathBuf,
-    /// File whose first line is the key's password (else a prompt, if stdin is a terminal).
+    /// Secret key: a minisign key (`airlock keygen`, `minisign -G`) or an ML-DSA-87 PKCS#8 PEM key
+    /// (`airlock keygen --alg ml-dsa-87`, OpenSSL 3.5+, pyca/cryptography), told apart by content.
+    /// Repeat it to sign with several keys at once, e.g. one Ed25519 and one ML-DSA-87 key for a
+    /// hybrid signer.
+    #[arg(long, value_name = "KEY", required = true)]
+    pub key: Vec<PathBuf>,
+    /// File whose first line is the key's password (else a prompt, if stdin is a terminal). Give
+    /// it once for every encrypted key, or once per --key, in the same order.
     #[arg(long, value_name = "FILE")]
-    pub password_file: Option<PathBuf>,
+    pub password_file: Vec<PathBuf>,
 }
 
 impl KeyArgs {
-    /// Loads the key.
-    pub fn load(&self) -> Result<SigningKey, Error> {
-        keys::load_signing_key(&self.key, self.password_file.as_deref())
+    /// Loads every key, each with its password file.
+    pub fn load_all(&self) -> Result<Vec<Signer>, Error> {
+        let passwords = &self.password_file;
+        if passwords.len() > 1 && passwords.len() != self.key.len() {
+            return Err(Error::config(
+                "--password-file",
+                format!(
+                    "{} password files for {} keys",
+                    passwords.len(),
+                    self.key.len()
+                ),
+                "give one --password-file for all keys, or one per --key in the same order",
+            ));
+        }
+        self.key
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let password = passwords.get(i).or(passwords.first());
+                keys::load_signer(key, password.map(PathBuf::as_path))
+            })
+            .collect()
     }
 }
 
@@ -127,5 +150,23 @@ impl CheckArgs {
     /// The rollback state directory.
     pub fn state(&self) -> airlock::trust::state::StateDir {
         airlock::trust::state::StateDir::resolve(self.state.as_deref())
+    }
+}
+
+/// `--suite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuiteArg {
+    /// SHA-256 and Ed25519 (minisign).
+    Classic,
+    /// CNSA 2.0: SHA-384 and ML-DSA-87.
+    Cnsa2,
+}
+
+impl From<SuiteArg> for airlock::format::manifest::Suite {
+    fn from(s: SuiteArg) -> Self {
+        match s {
+            SuiteArg::Classic => airlock::format::manifest::Suite::Classic,
+            SuiteArg::Cnsa2 => airlock::format::manifest::Suite::Cnsa2,
+        }
     }
 }

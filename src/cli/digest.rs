@@ -8,6 +8,10 @@ use std::path::PathBuf;
 pub struct Args {
     /// A file or directory.
     pub path: PathBuf,
+    /// The suite whose hash to use: classic prints `sha256:...`, cnsa2 `sha384:...` (a policy
+    /// approving a model for cnsa2 bundles lists its sha384 digest).
+    #[arg(long, value_enum, value_name = "SUITE", default_value = "classic")]
+    pub suite: super::common::SuiteArg,
     /// Output flags.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -16,8 +20,9 @@ pub struct Args {
 impl Args {
     /// Prints the digest.
     pub fn run(&self) -> anyhow::Result<Done> {
-        let d = airlock::pack::source::tree_digest_of(&self.path)?;
-        let text = format!("sha256:{}", airlock::format::digest::hex(&d));
+        let suite: airlock::format::manifest::Suite = self.suite.into();
+        let d = airlock::pack::source::tree_digest_of(&self.path, suite.hash())?;
+        let text = d.prefixed();
         let result = serde_json::json!({"path": self.path, "tree_digest": text});
         Done::stdout(&result, format!("{text}  {}\n", self.path.display()))
     }

@@ -19,13 +19,15 @@ Spec (TOML; paths are relative to the spec file):
   target = \"aws-secret\"     # the receiving site's name
   valid_days = 90           # or: expires = \"2027-01-31T00:00:00Z\"; default 90 days
   # created = \"2026-11-01T00:00:00Z\"  optional; SOURCE_DATE_EPOCH wins, else the clock
+  # suite = \"cnsa2\"        optional: classic (default; SHA-256, Ed25519) or cnsa2 (CNSA 2.0:
+  #                         SHA-384, ML-DSA-87); --suite must agree with it
   [[artifact]]
   kind = \"model\"            # model | safeguard | policy | data
   name = \"acme-7b\"
   path = \"models/acme-7b\"   # a file or a directory
 
 Determinism: set SOURCE_DATE_EPOCH and two packs of the same inputs give identical manifest and
-payload bytes (only signatures differ). Without it entries get mtime 0 and `created` comes from the
+payload bytes (only signatures differ: ML-DSA-87 signing is randomised, as FIPS 204 recommends). Without it entries get mtime 0 and `created` comes from the
 spec or the clock. The output is written to a temporary file beside it and renamed into place.
 
 Exit codes: 0 ok, 1 rejected, 2 usage/config, 3 I/O.";
@@ -35,7 +37,15 @@ Trust file (TOML):
   site = \"aws-secret\"         # bundles for any other target are refused
   [roles.release]             # required
   threshold = 1               # distinct trusted keys needed
-  keys = [\"RWQ...\"]           # minisign public keys (the base64 line of the .pub file)
+  keys = [\"RWQ...\"]           # minisign public keys (the base64 line of the .pub file), or
+                              # \"ml-dsa-87:MIIK...\" (what `airlock keygen --alg ml-dsa-87` prints)
+  # algorithms = [\"ml-dsa-87\"] # which signatures count (default both): [\"ml-dsa-87\"] is the
+                              # CNSA 2.0 setting (classic bundles are then refused), [\"ed25519\"],
+                              # or [\"hybrid\"]: each signer is a pair, counted only when both its
+                              # signatures verify, listed instead of keys:
+  # [[roles.release.pair]]    #   one table per signer
+  # ed25519 = \"RWQ...\"
+  # ml_dsa_87 = \"ml-dsa-87:...\"
   [roles.transfer]            # optional: officers' countersignatures
   threshold = 0
   keys = []
@@ -60,8 +70,11 @@ the bundle's `policy` artifact directory):
   expires = \"2027-11-01T00:00:00Z\"
   [[model]]                         # approved models, by `airlock digest` tree digest
   name = \"acme-7b\"
-  tree_digest = \"sha256:...\"
-  targets = [\"aws-secret\"]
+  tree_digest = \"sha256:...\"       # a cnsa2 bundle needs the sha384 one (`airlock digest
+  targets = [\"aws-secret\"]         # --suite cnsa2`): list the model once per digest
+  [[target_suite]]                  # bundles for this target must use this suite
+  target = \"azure-top-secret\"
+  suite = \"cnsa2\"
   [[required_safeguard]]            # target and model default to \"*\"
   kind = \"content_filter\"          # content_filter: min_strength, categories
   min_strength = \"high\"            # audit_logging: min_retention_days (and enabled = true)
@@ -74,7 +87,9 @@ the bundle's `policy` artifact directory):
   path = \"data/tools/setup.py\"
   reason = \"reviewed by ...\"
 
-Stock minisign signatures (`minisign -Sm policy.toml`) are accepted too.
+Stock minisign signatures (`minisign -Sm policy.toml`) are accepted too. An ML-DSA-87 policy key
+writes policy-KEYID.mldsa87 beside policy.toml: a statement line (`airlock-policy/1 id=.. version=..
+sha384=.. signed=..`) and the signature over it (docs/format.md 8.1).
 
 Exit codes: 0 ok, 2 usage/config (invalid policy, key), 3 I/O.";
 

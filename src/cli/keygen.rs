@@ -1,4 +1,4 @@
-//! `airlock keygen`: a minisign key pair, PREFIX.pub and PREFIX.key.
+//! `airlock keygen`: a key pair, PREFIX.pub and PREFIX.key: minisign (Ed25519) or ML-DSA-87.
 use super::Done;
 use super::common::OutputArgs;
 use airlock::error::Error;
@@ -11,6 +11,12 @@ pub struct Args {
     /// Write PREFIX.pub and PREFIX.key.
     #[arg(long, value_name = "PREFIX")]
     pub out: PathBuf,
+    /// Signature algorithm. `ed25519`: minisign's key files, usable by stock minisign.
+    /// `ml-dsa-87` (FIPS 204, CNSA 2.0): PREFIX.pub is a PEM SubjectPublicKeyInfo and PREFIX.key a
+    /// PEM PKCS#8 key (PBES2-encrypted with scrypt and AES-256-CBC), as OpenSSL 3.5+ and
+    /// pyca/cryptography read and write them.
+    #[arg(long, value_enum, default_value = "ed25519", value_name = "ALG")]
+    pub alg: AlgArg,
     /// Do not encrypt the secret key (for throwaway keys and tests).
     #[arg(long, conflicts_with = "password_file")]
     pub unencrypted: bool,
@@ -44,18 +50,44 @@ impl Args {
             )
             .into());
         }
-        let g = keys::keygen(&self.out, password, self.comment.as_deref(), self.force)?;
+        let g = keys::keygen_with(
+            &self.out,
+            self.alg.into(),
+            password,
+            self.comment.as_deref(),
+            self.force,
+        )?;
         let result = serde_json::json!({
-            "key_id": g.id, "public_key": g.public_base64,
+            "key_id": g.id, "algorithm": g.algorithm, "public_key": g.public_base64,
             "public_key_file": g.public_path, "secret_key_file": g.secret_path,
         });
         let text = format!(
-            "key id      {}\npublic key  {}  (put this line in trust.toml)\nwrote       {} and {}\n",
+            "key id      {} ({})\npublic key  {}  (put this line in trust.toml)\nwrote       {} and {}\n",
             g.id,
+            g.algorithm,
             g.public_base64,
             g.public_path.display(),
             g.secret_path.display()
         );
         Done::stdout(&result, text)
+    }
+}
+
+/// `--alg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlgArg {
+    /// Ed25519, minisign key files.
+    Ed25519,
+    /// ML-DSA-87 (FIPS 204), PKCS#8 / SPKI PEM files.
+    #[value(name = "ml-dsa-87")]
+    MlDsa87,
+}
+
+impl From<AlgArg> for airlock::format::signature::SigAlg {
+    fn from(a: AlgArg) -> Self {
+        match a {
+            AlgArg::Ed25519 => airlock::format::signature::SigAlg::Ed25519,
+            AlgArg::MlDsa87 => airlock::format::signature::SigAlg::MlDsa87,
+        }
     }
 }

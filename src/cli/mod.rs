@@ -38,7 +38,7 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate a minisign key pair: PREFIX.pub and PREFIX.key.
+    /// Generate a key pair: PREFIX.pub and PREFIX.key (minisign Ed25519, or --alg ml-dsa-87).
     #[command(after_help = help::EXIT_CODES)]
     Keygen(keygen::Args),
     /// Build a signed bundle NAME-VERSION.airlock.tar.zst from a bundle spec.

@@ -1,6 +1,6 @@
 //! `airlock pack`: spec → signed bundle (or volumes, or a delta).
 use super::Done;
-use super::common::{KeyArgs, OutputArgs, ThreadsArg, source_date_epoch};
+use super::common::{KeyArgs, OutputArgs, SuiteArg, ThreadsArg, source_date_epoch};
 use airlock::format::time::Timestamp;
 use airlock::pack::spec::Spec;
 use airlock::pack::{self, PackOptions, logistics};
@@ -12,9 +12,15 @@ use std::path::PathBuf;
 pub struct Args {
     /// The bundle spec (TOML).
     pub spec: PathBuf,
-    /// Signing key.
+    /// Release signing keys.
     #[command(flatten)]
     pub key: KeyArgs,
+    /// Cryptographic suite [default: the spec's `[bundle] suite`, else classic]. `classic`:
+    /// SHA-256 digests, Ed25519 (minisign) signatures. `cnsa2` (CNSA 2.0): SHA-384 for every
+    /// frame, file, tree and manifest digest, a SHA384SUMS file, and ML-DSA-87 signatures (an
+    /// Ed25519 key may sign too). A flag contradicting the spec is refused.
+    #[arg(long, value_enum, value_name = "SUITE")]
+    pub suite: Option<SuiteArg>,
     /// Output file [default: NAME-VERSION.airlock.tar.zst in the current directory].
     #[arg(short, long = "output", value_name = "OUT")]
     pub out: Option<PathBuf>,
@@ -55,7 +61,8 @@ impl Args {
     pub fn run(&self) -> anyhow::Result<Done> {
         let spec = Spec::load(&self.spec)?;
         let opts = PackOptions {
-            key: self.key.load()?,
+            signers: self.key.load_all()?,
+            suite: self.suite.map(Into::into),
             output: self.out.clone(),
             threads: self.threads.get(),
             level: self.level,

@@ -33,7 +33,7 @@ pub struct Args {
     /// are first saved to BUNDLE.airlock-sign-undo, removed on success; if a sign is interrupted,
     /// the next one prints the command that restores the bundle from it.
     pub bundle: PathBuf,
-    /// Signing key.
+    /// Signing keys (one signature each, added in one rewrite).
     #[command(flatten)]
     pub key: KeyArgs,
     /// Role recorded in the trusted comment.
@@ -50,21 +50,28 @@ pub struct Args {
 impl Args {
     /// Countersigns.
     pub fn run(&self) -> anyhow::Result<Done> {
-        let key = self.key.load()?;
+        let keys = self.key.load_all()?;
         let r = airlock::pack::sign::countersign(
             &self.bundle,
-            &key,
+            &keys,
             self.role.into(),
             Timestamp::now(),
             self.out.as_deref(),
         )?;
-        let text = format!(
-            "{}: added {} (key {} as {})\n",
-            r.output.display(),
-            r.signature,
-            r.key_id,
-            r.role
-        );
+        let text: String = r
+            .signatures
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: added {} (key {}, {}, as {})\n",
+                    r.output.display(),
+                    s.file,
+                    s.key_id,
+                    s.algorithm,
+                    r.role
+                )
+            })
+            .collect();
         Done::stderr(&r, text)
     }
 }

@@ -31,10 +31,10 @@ pub struct DeltaFooter {
     pub manifest_offset: u64,
     /// Length of the manifest frame.
     pub manifest_len: u64,
-    /// sha256 of the base bundle's manifest.
-    pub base_manifest_sha256: Digest,
-    /// sha256 of the new bundle's manifest (the one in this delta).
-    pub manifest_sha256: Digest,
+    /// SHA-256 of the base bundle's manifest (its identifier, whatever the suite).
+    pub base_manifest_sha256: [u8; 32],
+    /// SHA-256 of the new bundle's manifest (the one in this delta).
+    pub manifest_sha256: [u8; 32],
 }
 
 impl DeltaFooter {
@@ -169,11 +169,11 @@ pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
 
 /// The frames of `new` a delta against `base` must carry: those whose sha256 no base frame has.
 pub fn frames_to_carry(new: &Manifest, base: &Manifest) -> Vec<usize> {
-    let have: BTreeSet<Digest> = base.frames.iter().map(|f| f.sha256).collect();
+    let have: BTreeSet<Digest> = base.frames.iter().map(|f| f.digest).collect();
     new.frames
         .iter()
         .enumerate()
-        .filter(|(_, f)| !have.contains(&f.sha256))
+        .filter(|(_, f)| !have.contains(&f.digest))
         .map(|(i, _)| i)
         .collect()
 }
@@ -294,7 +294,7 @@ fn plan_sources(delta: &OpenedDelta, base: &OpenedBundle) -> Vec<Source> {
     let bm = &base.signed.manifest;
     let mut by_digest: HashMap<Digest, usize> = HashMap::new();
     for (j, f) in bm.frames.iter().enumerate() {
-        by_digest.entry(f.sha256).or_insert(j);
+        by_digest.entry(f.digest).or_insert(j);
     }
     let carried: BTreeSet<usize> = delta.carried.iter().copied().collect();
     let mut used = vec![false; bm.frames.len()];
@@ -303,7 +303,7 @@ fn plan_sources(delta: &OpenedDelta, base: &OpenedBundle) -> Vec<Source> {
         if carried.contains(&i) {
             plan.push(Source::Delta(i));
         } else {
-            let j = by_digest[&f.sha256];
+            let j = by_digest[&f.digest];
             used[j] = true;
             plan.push(Source::Base(j));
         }

@@ -26,9 +26,11 @@ use crate::format::MANIFEST_FRAME_CAP;
 use crate::format::digest::{Digest, sha256};
 use crate::format::footer::{FOOTER_LEN, skippable_header};
 use crate::format::frame::decompress_frame;
+use crate::format::manifest::Suite;
 use crate::format::manifest::{Manifest, is_governed};
 use crate::format::manifest_frame::ManifestFrame;
 use crate::format::signature::ParsedSignature;
+use crate::format::signature::SigAlg;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -117,8 +119,11 @@ pub struct SignedManifest {
     pub frame: ManifestFrame,
     /// The parsed manifest.
     pub manifest: Manifest,
-    /// sha256 of the manifest bytes.
-    pub manifest_sha256: Digest,
+    /// SHA-256 of the manifest bytes, whatever the suite: the manifest's identifier in volume and
+    /// delta footers, the state directory and reports.
+    pub manifest_sha256: [u8; 32],
+    /// The suite's digest of the manifest bytes: what every signature's statement binds.
+    pub manifest_digest: Digest,
     /// Signature files, parsed and bound to this manifest.
     pub signatures: Vec<ParsedSignature>,
 }
@@ -155,28 +160,48 @@ impl SignedManifest {
                 "the manifest frame's entries do not carry the manifest's mtime".into(),
             ));
         }
-        if frame.sums != manifest.checksum_file().as_bytes() {
+        let suite = manifest.layout.suite;
+        if frame.sums_alg != suite.hash() || frame.sums != manifest.checksum_file().as_bytes() {
             return Err(reject(
                 Check::Checksums,
-                "airlock/SHA256SUMS differs from the manifest's file list".into(),
+                format!(
+                    "{} differs from the manifest's file list",
+                    suite.sums_path()
+                ),
             ));
         }
         check_copies(&manifest, &frame).map_err(|e| reject(Check::ManifestFrame, e))?;
         let manifest_sha256 = sha256(&frame.manifest);
+        let manifest_digest = manifest.digest_of(&frame.manifest);
         let signatures = frame
             .signatures
             .iter()
             .map(|(name, bytes)| {
-                ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_sha256)
+                ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_digest)
             })
             .collect::<std::result::Result<Vec<_>, String>>()
             .map_err(|e| reject(Check::Signature, e))?;
+        // ML-DSA signatures bind a SHA-384 manifest digest: they belong to the cnsa2 suite only.
+        if let Some(s) = signatures
+            .iter()
+            .find(|s| s.algorithm == SigAlg::MlDsa87 && suite != Suite::Cnsa2)
+        {
+            return Err(reject(
+                Check::Signature,
+                format!(
+                    "{}: an ML-DSA-87 signature in a {} bundle; post-quantum signatures are carried only by cnsa2 (SHA-384) bundles",
+                    s.file_name,
+                    suite.name()
+                ),
+            ));
+        }
         Ok(SignedManifest {
             path: path.to_path_buf(),
             compressed: None,
             frame,
             manifest,
             manifest_sha256,
+            manifest_digest,
             signatures,
         })
     }
@@ -199,7 +224,7 @@ impl SignedManifest {
         file: &std::fs::File,
         offset: u64,
         len: u64,
-        expected_sha256: &Digest,
+        expected_sha256: &[u8; 32],
         container: &str,
     ) -> Result<SignedManifest> {
         let signed = SignedManifest::decode(path, read_region(file, path, offset, len)?)?;
@@ -234,7 +259,7 @@ fn check_copies(manifest: &Manifest, frame: &ManifestFrame) -> std::result::Resu
         ));
     }
     for (f, (path, bytes)) in governed.iter().zip(&frame.copies) {
-        if f.path != *path || f.sha256 != sha256(bytes) {
+        if f.path != *path || f.digest != manifest.layout.suite.hash().digest(bytes) {
             return Err(format!(
                 "the copy of `{path}` does not match the manifest's `{}`",
                 f.path

@@ -19,7 +19,7 @@
 //! blob cannot be a link to a file outside that happens to hash right, to `/dev/zero`, or a FIFO.
 use crate::container::SignedManifest;
 use crate::error::{Check, Error, IoContext, Result};
-use crate::format::digest::sha256;
+use crate::format::digest::{HashAlg, sha256};
 use crate::format::oci::{
     self, Descriptor, ImageManifest, MAX_JSON_BYTES, MAX_PROOF_BYTES, MEDIA_TYPE_DOC_TAR,
     MEDIA_TYPE_IMAGE_MANIFEST, OciDigest, clean,
@@ -489,6 +489,12 @@ impl LayoutWriter {
             .ctx("set mode of", &self.blob_path(digest))
     }
 
+    /// Sets the mode of the blob being written at `path` (named or not yet named).
+    pub fn finish_blob_at(&self, file: &File, path: &Path) -> Result<()> {
+        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
+            .ctx("set mode of", path)
+    }
+
     /// Writes a small blob whole (a manifest, a config, the proof tar) and fsyncs it.
     pub fn put(&self, bytes: &[u8]) -> Result<OciDigest> {
         let digest = OciDigest(sha256(bytes));
@@ -499,6 +505,30 @@ impl LayoutWriter {
             f.sync_all().ctx("sync", &path)?;
         }
         Ok(digest)
+    }
+
+    /// Starts a blob whose digest is known only once it is written (a `cnsa2` bundle's file,
+    /// whose manifest records SHA-384): a file `.tmp-N` in the blob directory, which
+    /// [`LayoutWriter::name_blob`] renames once its sha256 is known. `n` must be unique in this
+    /// writer.
+    pub fn create_unnamed_blob(&self, n: usize) -> Result<(File, PathBuf)> {
+        let path = self.blobs.join(format!(".tmp-{n}"));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .ctx("create", &path)?;
+        Ok((file, path))
+    }
+
+    /// Names the blob written at `tmp` (by [`LayoutWriter::create_unnamed_blob`]) by its digest.
+    /// The same content written twice keeps the first copy.
+    pub fn name_blob(&self, tmp: &Path, digest: &OciDigest) -> Result<()> {
+        let path = self.blob_path(digest);
+        if path.exists() {
+            return fs::remove_file(tmp).ctx("remove", tmp);
+        }
+        fs::rename(tmp, &path).ctx("rename", tmp)
     }
 
     /// Writes `oci-layout` and `index.json`, then fsyncs the directories, so the layout is
@@ -585,8 +615,8 @@ pub fn layout_matches(dir: &Path, expected: &ExpectedLayout) -> Result<bool> {
     }
     for (digest, size) in &expected.blobs {
         let path = dir.join("blobs/sha256").join(digest.hex());
-        let (got, len) = crate::util::fs::hash_file(&path)?;
-        if got != digest.0 || len != *size {
+        let (got, len) = crate::util::fs::hash_file(&path, HashAlg::Sha256)?;
+        if OciDigest::from_digest(&got) != Some(*digest) || len != *size {
             return Ok(false);
         }
     }
@@ -677,7 +707,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &tmp.path().join("fifo"),
+            tmp.path().join("fifo"),
             FileType::Fifo,
             Mode::from_raw_mode(0o600),
             0,

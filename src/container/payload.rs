@@ -3,7 +3,7 @@
 //! ordered pipeline, then walked as one tar stream against the manifest ([`walk_payload`]): every
 //! header compared with the canonical one, every file's size and sha256 checked as it is written.
 use crate::error::{Check, Error, IoContext, Result};
-use crate::format::digest::{HashingWriter, hex, sha256};
+use crate::format::digest::HashingWriter;
 use crate::format::frame::{decompress_frame, max_compressed_frame};
 use crate::format::manifest::{FileEntry, FrameRecord};
 use crate::format::{self, BLOCK};
@@ -44,8 +44,8 @@ pub fn verify_frame_digest(
     record: &FrameRecord,
     bytes: &[u8],
 ) -> Result<()> {
-    let digest = sha256(bytes);
-    if digest != record.sha256 {
+    let digest = record.digest.alg().digest(bytes);
+    if digest != record.digest {
         let corrupted = if place.is_empty() {
             String::new()
         } else {
@@ -55,10 +55,11 @@ pub fn verify_frame_digest(
             file,
             Check::FrameDigest,
             format!(
-                "{corrupted}payload frame {index} at offset {} has sha256 {}, the signed manifest says {}",
+                "{corrupted}payload frame {index} at offset {} has {} {}, the signed manifest says {}",
                 record.offset,
-                hex(&digest),
-                hex(&record.sha256)
+                digest.alg().name(),
+                digest.hex(),
+                record.digest.hex()
             ),
         ));
     }
@@ -272,7 +273,7 @@ pub fn walk_payload<R: Read, W: Write>(
                 format::describe_header_difference(&header, &canonical)
             )));
         }
-        let sink = HashingWriter::new(begin(entry)?);
+        let sink = HashingWriter::new(begin(entry)?, entry.digest.alg());
         let mut limited = (&mut reader).take(entry.size);
         let mut sink = sink;
         let copied = copy_chunked(&mut limited, &mut sink).map_err(|e| match e {
@@ -288,15 +289,16 @@ pub fn walk_payload<R: Read, W: Write>(
                 entry.path, entry.size
             )));
         }
-        if digest != entry.sha256 {
+        if digest != entry.digest {
             return Err(Error::rejected(
                 bundle,
                 Check::FileDigest,
                 format!(
-                    "`{}` has sha256 {}, the signed manifest says {}",
+                    "`{}` has {} {}, the signed manifest says {}",
                     entry.path,
-                    hex(&digest),
-                    hex(&entry.sha256)
+                    digest.alg().name(),
+                    digest.hex(),
+                    entry.digest.hex()
                 ),
             ));
         }

@@ -8,7 +8,7 @@ use super::payload::{FrameSource, open_frame, read_frames, verify_frame_digest};
 use super::write::{copy_range, write_tail};
 use super::{Container, SignedManifest, read_region, sniff};
 use crate::error::{Check, Error, IoContext, Result};
-use crate::format::digest::{Digest, hex};
+use crate::format::digest::hex;
 use crate::format::footer::{FooterReader, FooterWriter, check_manifest_len, skippable_header};
 use crate::format::manifest::{FileSlice, Manifest, describe_slices, files_in_frames};
 use crate::util::output::AtomicOutput;
@@ -43,8 +43,8 @@ pub struct VolumeFooter {
     pub manifest_offset: u64,
     /// Length of the manifest frame.
     pub manifest_len: u64,
-    /// sha256 of the manifest (`airlock/manifest.toml`) the volume belongs to.
-    pub manifest_sha256: Digest,
+    /// SHA-256 of the manifest (`airlock/manifest.toml`) the volume belongs to (its identifier).
+    pub manifest_sha256: [u8; 32],
 }
 
 impl VolumeFooter {
@@ -443,7 +443,7 @@ pub fn open_set(paths: &[PathBuf]) -> Result<Vec<OpenedVolume>> {
         }
     }
     // Foreign volumes: the manifest held by most volumes (the first given on a tie) defines the set.
-    let mut tally: BTreeMap<Digest, (usize, usize)> = BTreeMap::new();
+    let mut tally: BTreeMap<[u8; 32], (usize, usize)> = BTreeMap::new();
     for (i, v) in volumes.iter().enumerate() {
         let e = tally.entry(v.signed.manifest_sha256).or_insert((0, i));
         e.0 += 1;

@@ -1,7 +1,7 @@
 //! The bundle manifest: its typed form, its one canonical TOML text, and a strict parser that
 //! refuses anything but that text and checks the manifest's internal consistency
 //! (`docs/format.md` section 3).
-use crate::format::digest::{Digest, hex, parse_hex_digest, sha256};
+use crate::format::digest::{Digest, HashAlg};
 use crate::format::path::{BundlePath, check_label};
 use crate::format::time::{Timestamp, check_mtime};
 use crate::format::{self, FrameSpan, Mode};
@@ -49,6 +49,51 @@ impl Kind {
     }
 }
 
+/// A bundle's cryptographic suite (`docs/format.md` section 3.1), recorded in the signed manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Suite {
+    /// SHA-256 digests, Ed25519 (minisign) signatures.
+    Classic,
+    /// CNSA 2.0: SHA-384 digests, ML-DSA-87 signatures (minisign signatures may be added).
+    Cnsa2,
+}
+
+impl Suite {
+    /// The suite's hash algorithm, used for every frame, file, tree and manifest digest.
+    pub fn hash(self) -> HashAlg {
+        match self {
+            Suite::Classic => HashAlg::Sha256,
+            Suite::Cnsa2 => HashAlg::Sha384,
+        }
+    }
+
+    /// `classic` or `cnsa2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Classic => "classic",
+            Suite::Cnsa2 => "cnsa2",
+        }
+    }
+
+    /// Parses `classic` or `cnsa2`.
+    pub fn parse(text: &str) -> Option<Suite> {
+        match text {
+            "classic" => Some(Suite::Classic),
+            "cnsa2" => Some(Suite::Cnsa2),
+            _ => None,
+        }
+    }
+
+    /// The checksum file in the manifest frame: `airlock/SHA256SUMS` or `airlock/SHA384SUMS`.
+    pub fn sums_path(self) -> &'static str {
+        match self {
+            Suite::Classic => "airlock/SHA256SUMS",
+            Suite::Cnsa2 => "airlock/SHA384SUMS",
+        }
+    }
+}
+
 /// `[bundle]`: identity and freshness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleInfo {
@@ -83,19 +128,21 @@ pub struct PolicyRef {
     pub expires: Timestamp,
     /// Bundle path of `policy.toml`.
     pub path: BundlePath,
-    /// sha256 of `policy.toml`.
-    pub sha256: Digest,
+    /// Digest of `policy.toml` (the suite's algorithm).
+    pub digest: Digest,
 }
 
-/// `[layout]`: how the payload was cut and compressed.
+/// `[layout]`: how the payload was cut and compressed, and the suite of every digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// The cryptographic suite.
+    pub suite: Suite,
     /// zstd level of every frame.
     pub zstd_level: i32,
     /// Total payload length = manifest frame offset.
     pub payload_bytes: u64,
-    /// sha256 of `airlock/SHA256SUMS`.
-    pub checksums_sha256: Digest,
+    /// Digest of the checksum file (`airlock/SHA256SUMS` or `airlock/SHA384SUMS`).
+    pub checksums: Digest,
 }
 
 /// `[[artifact]]`.
@@ -124,8 +171,8 @@ pub struct FrameRecord {
     pub compressed_size: u64,
     /// Decompressed length.
     pub uncompressed_size: u64,
-    /// sha256 of the compressed bytes.
-    pub sha256: Digest,
+    /// Digest of the compressed bytes.
+    pub digest: Digest,
 }
 
 /// `[[file]]`: one payload file.
@@ -137,8 +184,8 @@ pub struct FileEntry {
     pub size: u64,
     /// Normalised mode.
     pub mode: Mode,
-    /// sha256 of the content.
-    pub sha256: Digest,
+    /// Digest of the content.
+    pub digest: Digest,
 }
 
 /// A whole manifest.
@@ -175,34 +222,41 @@ impl Manifest {
             let _ = writeln!(s, "not_before = \"{t}\"");
         }
         let l = &self.layout;
+        // The classic suite writes no `suite` line, so manifests written before suites existed
+        // are still the one canonical text of their manifest.
+        let alg = l.suite.hash().name();
+        let _ = write!(s, "\n[layout]\n");
+        if l.suite != Suite::Classic {
+            let _ = writeln!(s, "suite = \"{}\"", l.suite.name());
+        }
         let _ = write!(
             s,
-            "\n[layout]\nframe_size = {}\nlarge_file = {}\nzstd_level = {}\npayload_bytes = {}\nchecksums_sha256 = \"{}\"\n",
+            "frame_size = {}\nlarge_file = {}\nzstd_level = {}\npayload_bytes = {}\nchecksums_{alg} = \"{}\"\n",
             format::FRAME_SIZE,
             format::LARGE_FILE,
             l.zstd_level,
             l.payload_bytes,
-            hex(&l.checksums_sha256)
+            l.checksums.hex()
         );
         if let Some(p) = &self.policy {
             let _ = write!(
                 s,
-                "\n[policy]\nid = \"{}\"\nversion = {}\nexpires = \"{}\"\npath = \"{}\"\nsha256 = \"{}\"\n",
+                "\n[policy]\nid = \"{}\"\nversion = {}\nexpires = \"{}\"\npath = \"{}\"\n{alg} = \"{}\"\n",
                 p.id,
                 p.version,
                 p.expires,
                 p.path,
-                hex(&p.sha256)
+                p.digest.hex()
             );
         }
         for a in &self.artifacts {
             let _ = write!(
                 s,
-                "\n[[artifact]]\nkind = \"{}\"\nname = \"{}\"\npath = \"{}\"\ntree_digest = \"sha256:{}\"\nfiles = {}\nbytes = {}\n",
+                "\n[[artifact]]\nkind = \"{}\"\nname = \"{}\"\npath = \"{}\"\ntree_digest = \"{}\"\nfiles = {}\nbytes = {}\n",
                 a.kind.as_str(),
                 a.name,
                 a.path,
-                hex(&a.tree_digest),
+                a.tree_digest.prefixed(),
                 a.files,
                 a.bytes
             );
@@ -210,21 +264,21 @@ impl Manifest {
         for f in &self.frames {
             let _ = write!(
                 s,
-                "\n[[frame]]\noffset = {}\ncompressed_size = {}\nuncompressed_size = {}\nsha256 = \"{}\"\n",
+                "\n[[frame]]\noffset = {}\ncompressed_size = {}\nuncompressed_size = {}\n{alg} = \"{}\"\n",
                 f.offset,
                 f.compressed_size,
                 f.uncompressed_size,
-                hex(&f.sha256)
+                f.digest.hex()
             );
         }
         for f in &self.files {
             let _ = write!(
                 s,
-                "\n[[file]]\npath = \"{}\"\nsize = {}\nmode = \"{}\"\nsha256 = \"{}\"\n",
+                "\n[[file]]\npath = \"{}\"\nsize = {}\nmode = \"{}\"\n{alg} = \"{}\"\n",
                 f.path,
                 f.size,
                 f.mode.as_str(),
-                hex(&f.sha256)
+                f.digest.hex()
             );
         }
         s
@@ -310,15 +364,19 @@ impl Manifest {
                 .binary_search_by(|f| f.path.cmp(&p.path))
                 .ok()
                 .map(|i| &self.files[i]);
-            if listed.is_none_or(|f| f.sha256 != p.sha256) {
+            if listed.is_none_or(|f| f.digest != p.digest) {
                 return Err(format!(
-                    "[policy] path `{}` is not a listed file with the pinned sha256",
+                    "[policy] path `{}` is not a listed file with the pinned digest",
                     p.path
                 ));
             }
         }
-        if sha256(self.checksum_file().as_bytes()) != self.layout.checksums_sha256 {
-            return Err("checksums_sha256 does not match the file list".into());
+        let alg = self.layout.suite.hash();
+        if alg.digest(self.checksum_file().as_bytes()) != self.layout.checksums {
+            return Err(format!(
+                "checksums_{} does not match the file list",
+                alg.name()
+            ));
         }
         self.check_artifacts()
     }
@@ -346,7 +404,7 @@ impl Manifest {
                     files.len()
                 ));
             }
-            if artifact_digest(&a.path, files) != a.tree_digest {
+            if artifact_digest(&a.path, files, self.layout.suite.hash()) != a.tree_digest {
                 return Err(format!(
                     "artifact `{}` tree_digest does not match its files",
                     a.path
@@ -378,9 +436,9 @@ impl Manifest {
         Ok(())
     }
 
-    /// sha256 of the exact manifest text, as signed.
-    pub fn digest_of(bytes: &[u8]) -> Digest {
-        sha256(bytes)
+    /// The suite's digest of the exact manifest text: what signatures bind.
+    pub fn digest_of(&self, bytes: &[u8]) -> Digest {
+        self.layout.suite.hash().digest(bytes)
     }
 
     /// Index of the frame holding each file's header, and the frame spans, for reporting.
@@ -405,12 +463,13 @@ pub fn files_below<'a>(files: &'a [FileEntry], dir: &BundlePath) -> &'a [FileEnt
 }
 
 /// The tree digest of an artifact rooted at `dir` holding `files` (paths below `dir`).
-pub fn artifact_digest(dir: &BundlePath, files: &[FileEntry]) -> Digest {
+pub fn artifact_digest(dir: &BundlePath, files: &[FileEntry], alg: HashAlg) -> Digest {
     let cut = dir.as_str().len() + 1;
     tree_digest(
+        alg,
         files
             .iter()
-            .map(|f| (&f.path.as_str()[cut..], f.size, f.mode, f.sha256)),
+            .map(|f| (&f.path.as_str()[cut..], f.size, f.mode, f.digest)),
     )
 }
 
@@ -465,24 +524,27 @@ pub fn check_file_set(files: &[FileEntry]) -> Result<(), String> {
     Ok(())
 }
 
-/// The checksum file for `files`, in `sha256sum` format.
+/// The checksum file for `files`, in `sha256sum` (or `sha384sum`) format.
 pub fn checksum_file(files: &[FileEntry]) -> String {
     let mut s = String::with_capacity(files.len() * 120);
     for f in files {
-        let _ = writeln!(s, "{}  {}", hex(&f.sha256), f.path);
+        let _ = writeln!(s, "{}  {}", f.digest.hex(), f.path);
     }
     s
 }
 
-/// Tree digest over (relative path, size, mode, sha256), given in bytewise path order.
-pub fn tree_digest<'a>(entries: impl IntoIterator<Item = (&'a str, u64, Mode, Digest)>) -> Digest {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
+/// Tree digest over (relative path, size, mode, content digest), given in bytewise path order,
+/// hashed with `alg` (the file digests are of the same algorithm).
+pub fn tree_digest<'a>(
+    alg: HashAlg,
+    entries: impl IntoIterator<Item = (&'a str, u64, Mode, Digest)>,
+) -> Digest {
+    let mut h = alg.hasher();
     h.update(b"airlock-tree/1\n");
     for (rel, size, mode, digest) in entries {
-        h.update(format!("{} {size} {} {rel}\n", mode.as_str(), hex(&digest)).as_bytes());
+        h.update(format!("{} {size} {} {rel}\n", mode.as_str(), digest.hex()).as_bytes());
     }
-    h.finalize().into()
+    h.finish()
 }
 
 #[derive(Deserialize)]
@@ -521,17 +583,20 @@ struct RawPolicyRef {
     version: u64,
     expires: String,
     path: String,
-    sha256: String,
+    sha256: Option<String>,
+    sha384: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLayout {
+    suite: Option<String>,
     frame_size: u64,
     large_file: u64,
     zstd_level: i32,
     payload_bytes: u64,
-    checksums_sha256: String,
+    checksums_sha256: Option<String>,
+    checksums_sha384: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -551,7 +616,8 @@ struct RawFrame {
     offset: u64,
     compressed_size: u64,
     uncompressed_size: u64,
-    sha256: String,
+    sha256: Option<String>,
+    sha384: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -560,11 +626,36 @@ struct RawFile {
     path: String,
     size: u64,
     mode: String,
-    sha256: String,
+    sha256: Option<String>,
+    sha384: Option<String>,
 }
 
-fn digest_field(what: &str, text: &str) -> Result<Digest, String> {
-    parse_hex_digest(text).ok_or_else(|| format!("{what} `{text}` is not 64 lowercase hex digits"))
+/// The digest a manifest record holds: exactly the field of the suite's algorithm (`sha256` or
+/// `sha384`), as lowercase hex of the right length.
+fn digest_field(
+    alg: HashAlg,
+    what: &str,
+    sha256: Option<String>,
+    sha384: Option<String>,
+) -> Result<Digest, String> {
+    let (wanted, other) = match alg {
+        HashAlg::Sha256 => (sha256, sha384),
+        HashAlg::Sha384 => (sha384, sha256),
+    };
+    if other.is_some() {
+        return Err(format!(
+            "{what} carries a digest of another algorithm than the suite's {}",
+            alg.name()
+        ));
+    }
+    let text = wanted.ok_or_else(|| format!("{what} has no {} field", alg.name()))?;
+    alg.parse_hex(&text).ok_or_else(|| {
+        format!(
+            "{what} {} `{text}` is not {} lowercase hex digits",
+            alg.name(),
+            2 * alg.len()
+        )
+    })
 }
 
 impl RawManifest {
@@ -618,6 +709,18 @@ impl RawManifest {
                 .map(|t| time("not_before", t))
                 .transpose()?,
         };
+        let suite = match self.layout.suite.as_deref() {
+            None => Suite::Classic,
+            Some("cnsa2") => Suite::Cnsa2,
+            // The classic suite is written by leaving the line out; naming it is a second text
+            // for the same manifest.
+            Some(other) => {
+                return Err(format!(
+                    "layout suite `{other}` is not `cnsa2` (the classic suite has no suite line)"
+                ));
+            }
+        };
+        let alg = suite.hash();
         let policy = self
             .policy
             .map(|p| {
@@ -626,16 +729,22 @@ impl RawManifest {
                     expires: time("policy expires", &p.expires)?,
                     path: BundlePath::parse(&p.path)
                         .map_err(|e| format!("policy path `{}`: {e}", p.path))?,
-                    sha256: digest_field("policy sha256", &p.sha256)?,
+                    digest: digest_field(alg, "[policy]", p.sha256, p.sha384)?,
                     id: p.id,
                     version: p.version,
                 })
             })
             .transpose()?;
         let layout = Layout {
+            suite,
             zstd_level: self.layout.zstd_level,
             payload_bytes: self.layout.payload_bytes,
-            checksums_sha256: digest_field("checksums_sha256", &self.layout.checksums_sha256)?,
+            checksums: digest_field(
+                alg,
+                "[layout] checksums",
+                self.layout.checksums_sha256,
+                self.layout.checksums_sha384,
+            )?,
         };
         let artifacts = self
             .artifact
@@ -651,10 +760,16 @@ impl RawManifest {
                     })?,
                     path: BundlePath::parse(&a.path)
                         .map_err(|e| format!("artifact path `{}`: {e}", a.path))?,
-                    tree_digest: digest_field(
-                        "tree_digest",
-                        a.tree_digest.strip_prefix("sha256:").unwrap_or(""),
-                    )?,
+                    tree_digest: Digest::parse_prefixed(&a.tree_digest)
+                        .filter(|d| d.alg() == alg)
+                        .ok_or_else(|| {
+                            format!(
+                                "artifact tree_digest `{}` is not {}:<{} hex digits>",
+                                a.tree_digest,
+                                alg.name(),
+                                2 * alg.len()
+                            )
+                        })?,
                     name: a.name,
                     files: a.files,
                     bytes: a.bytes,
@@ -669,7 +784,7 @@ impl RawManifest {
                     offset: f.offset,
                     compressed_size: f.compressed_size,
                     uncompressed_size: f.uncompressed_size,
-                    sha256: digest_field("frame sha256", &f.sha256)?,
+                    digest: digest_field(alg, "[[frame]]", f.sha256, f.sha384)?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -677,6 +792,12 @@ impl RawManifest {
             .file
             .into_iter()
             .map(|f| {
+                let digest = digest_field(
+                    alg,
+                    &format!("file `{}`", f.path.escape_debug()),
+                    f.sha256,
+                    f.sha384,
+                )?;
                 if f.size > format::MAX_FILE_SIZE {
                     return Err(format!(
                         "file `{}` declares size {}; at most {} bytes fit in a bundle's frames",
@@ -695,7 +816,7 @@ impl RawManifest {
                             f.path, f.mode
                         )
                     })?,
-                    sha256: digest_field("file sha256", &f.sha256)?,
+                    digest,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -788,16 +909,28 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn file(path: &str, content: &[u8]) -> FileEntry {
+        file_in(Suite::Classic, path, content)
+    }
+
+    fn file_in(suite: Suite, path: &str, content: &[u8]) -> FileEntry {
         FileEntry {
             path: BundlePath::parse(path).unwrap(),
             size: content.len() as u64,
             mode: Mode::Regular,
-            sha256: sha256(content),
+            digest: suite.hash().digest(content),
         }
     }
 
     fn sample() -> Manifest {
-        let files = vec![file("model/m/a.json", b"a"), file("model/m/b.json", b"bb")];
+        sample_in(Suite::Classic)
+    }
+
+    fn sample_in(suite: Suite) -> Manifest {
+        let alg = suite.hash();
+        let files = vec![
+            file_in(suite, "model/m/a.json", b"a"),
+            file_in(suite, "model/m/b.json", b"bb"),
+        ];
         let spans = plan_frames_for(&files);
         let frames = spans
             .iter()
@@ -806,16 +939,17 @@ pub(crate) mod tests {
                     offset: *off,
                     compressed_size: 100,
                     uncompressed_size: s.len,
-                    sha256: [7; 32],
+                    digest: alg.digest(b"frame"),
                 };
                 *off += 100;
                 Some(rec)
             })
             .collect::<Vec<_>>();
         let tree = tree_digest(
+            alg,
             files
                 .iter()
-                .map(|f| (&f.path.as_str()[8..], f.size, f.mode, f.sha256)),
+                .map(|f| (&f.path.as_str()[8..], f.size, f.mode, f.digest)),
         );
         Manifest {
             bundle: BundleInfo {
@@ -830,9 +964,10 @@ pub(crate) mod tests {
                 not_before: None,
             },
             layout: Layout {
+                suite,
                 zstd_level: 3,
                 payload_bytes: 100 * frames.len() as u64,
-                checksums_sha256: sha256(checksum_file(&files).as_bytes()),
+                checksums: alg.digest(checksum_file(&files).as_bytes()),
             },
             policy: None,
             artifacts: vec![Artifact {
@@ -853,6 +988,35 @@ pub(crate) mod tests {
         let m = sample();
         let text = m.to_canonical();
         assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_cnsa2_manifest_uses_sha384_everywhere_and_round_trips() {
+        let m = sample_in(Suite::Cnsa2);
+        let text = m.to_canonical();
+        assert!(text.contains("suite = \"cnsa2\""), "{text}");
+        assert!(text.contains("checksums_sha384 = "), "{text}");
+        assert!(text.contains("tree_digest = \"sha384:"), "{text}");
+        assert!(!text.contains("sha256"), "{text}");
+        assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
+        // A sha256 digest in a cnsa2 manifest, or a named classic suite, is refused.
+        let mixed = text.replacen("sha384 = ", "sha256 = ", 1);
+        assert!(Manifest::parse(mixed.as_bytes()).is_err());
+        let named = sample()
+            .to_canonical()
+            .replace("[layout]\n", "[layout]\nsuite = \"classic\"\n");
+        assert!(
+            Manifest::parse(named.as_bytes())
+                .unwrap_err()
+                .contains("suite")
+        );
+    }
+
+    #[test]
+    fn a_classic_manifest_has_no_suite_line() {
+        let text = sample().to_canonical();
+        assert!(!text.contains("suite"), "{text}");
+        assert!(text.contains("checksums_sha256 = "), "{text}");
     }
 
     #[test]

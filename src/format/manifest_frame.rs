@@ -1,14 +1,19 @@
 //! The manifest frame: one capped zstd frame holding `airlock/manifest.toml`, `airlock/SHA256SUMS`,
 //! the signature files and the end-of-archive blocks (`docs/format.md` section 1.2). This is the
 //! only unauthenticated data airlock decompresses, so decoding is bounded before anything else.
+use crate::format::digest::HashAlg;
 use crate::format::frame::{compress_frame, decompress_frame};
 use crate::format::path::BundlePath;
 use crate::format::{self, BLOCK, MANIFEST_FRAME_CAP, MAX_SIGNATURE_BYTES, MAX_SIGNATURES, Mode};
 
 /// Path of the manifest inside the archive.
 pub const MANIFEST_PATH: &str = "airlock/manifest.toml";
-/// Path of the checksum file inside the archive.
+/// Path of the checksum file inside the archive, classic suite.
 pub const SUMS_PATH: &str = "airlock/SHA256SUMS";
+/// Path of the checksum file inside the archive, cnsa2 suite.
+pub const SUMS384_PATH: &str = "airlock/SHA384SUMS";
+/// Cap on one ML-DSA-87 signature file (a 4627-byte signature in base64, and its statement).
+pub const MAX_MLDSA_SIGNATURE_BYTES: u64 = 16 << 10;
 /// Directory of signature files inside the archive.
 pub const SIGNATURES_DIR: &str = "airlock/signatures";
 /// Directory of the copies of policy and safeguard files inside the archive.
@@ -23,6 +28,8 @@ pub struct ManifestFrame {
     pub manifest: Vec<u8>,
     /// The checksum file bytes.
     pub sums: Vec<u8>,
+    /// Which checksum file it is: `SHA256SUMS` (classic) or `SHA384SUMS` (cnsa2).
+    pub sums_alg: HashAlg,
     /// Copies of the payload's policy and safeguard files: (bundle path, bytes), sorted by path.
     pub copies: Vec<(BundlePath, Vec<u8>)>,
     /// Signature files: (file name, bytes), sorted by name.
@@ -51,7 +58,11 @@ impl ManifestFrame {
     pub fn to_tar(&self) -> Vec<u8> {
         let mut out = Vec::new();
         push_entry(&mut out, MANIFEST_PATH, &self.manifest, self.mtime);
-        push_entry(&mut out, SUMS_PATH, &self.sums, self.mtime);
+        let sums_path = match self.sums_alg {
+            HashAlg::Sha256 => SUMS_PATH,
+            HashAlg::Sha384 => SUMS384_PATH,
+        };
+        push_entry(&mut out, sums_path, &self.sums, self.mtime);
         for (path, bytes) in &self.copies {
             push_entry(&mut out, &format!("{COPIES_DIR}/{path}"), bytes, self.mtime);
         }
@@ -132,8 +143,17 @@ impl ManifestFrame {
             };
         let (_, manifest, mtime) =
             next(Some(MANIFEST_PATH))?.ok_or("the manifest frame holds no manifest")?;
-        let (_, sums, sums_mtime) =
-            next(Some(SUMS_PATH))?.ok_or("the manifest frame holds no checksum file")?;
+        let (sums_name, sums, sums_mtime) =
+            next(None)?.ok_or("the manifest frame holds no checksum file")?;
+        let sums_alg = match sums_name.as_str() {
+            SUMS_PATH => HashAlg::Sha256,
+            SUMS384_PATH => HashAlg::Sha384,
+            other => {
+                return Err(format!(
+                    "expected entry `{SUMS_PATH}` or `{SUMS384_PATH}`, found `{other}`"
+                ));
+            }
+        };
         let mut signatures: Vec<(String, Vec<u8>)> = Vec::new();
         let mut copies: Vec<(BundlePath, Vec<u8>)> = Vec::new();
         let mut mtimes = vec![sums_mtime];
@@ -159,14 +179,21 @@ impl ManifestFrame {
             let file = name
                 .strip_prefix(SIGNATURES_DIR)
                 .and_then(|n| n.strip_prefix('/'))
-                .filter(|n| n.ends_with(".minisig") && !n.contains('/'))
+                .filter(|n| {
+                    (n.ends_with(".minisig") || n.ends_with(".mldsa87")) && !n.contains('/')
+                })
                 .ok_or_else(|| format!("unexpected entry `{name}` in the manifest frame"))?;
             if signatures.len() >= MAX_SIGNATURES {
                 return Err(format!("more than {MAX_SIGNATURES} signature files"));
             }
-            if bytes.len() as u64 > MAX_SIGNATURE_BYTES {
+            let cap = if file.ends_with(".mldsa87") {
+                MAX_MLDSA_SIGNATURE_BYTES
+            } else {
+                MAX_SIGNATURE_BYTES
+            };
+            if bytes.len() as u64 > cap {
                 return Err(format!(
-                    "signature file `{file}` is larger than {MAX_SIGNATURE_BYTES} bytes"
+                    "signature file `{file}` is larger than {cap} bytes"
                 ));
             }
             if let Some((last, _)) = signatures.last()
@@ -193,6 +220,7 @@ impl ManifestFrame {
         Ok(ManifestFrame {
             manifest,
             sums,
+            sums_alg,
             copies,
             signatures,
             mtime,
@@ -208,6 +236,7 @@ mod tests {
         ManifestFrame {
             manifest: b"format = \"x\"\n".to_vec(),
             sums: b"".to_vec(),
+            sums_alg: HashAlg::Sha256,
             copies: vec![(
                 BundlePath::parse("policy/p/policy.toml").unwrap(),
                 b"[policy]".to_vec(),

@@ -4,18 +4,20 @@
 //! reader and writer of a layout directory are `container::oci`, the choice of which files go
 //! with which model is `receive::oci` (it needs the policy).
 //!
-//! Everything in an exported artifact is a function of the signed manifest frame alone
-//! ([`derive_artifact`]): the layers are the manifest's files (digests and sizes from the
-//! manifest), the proof layer is the manifest frame's tar, the config and the manifest are
-//! canonical JSON of those. So `export` is deterministic, and a host checks what it pulled by
-//! deriving the same bytes from the manifest it has authenticated and comparing.
+//! Everything in an exported artifact is a function of the signed manifest frame and the signed
+//! files' content ([`derive_artifact`]): the layers are the manifest's files (sizes from the
+//! manifest; OCI digests from the manifest in the `classic` suite, or the sha256 of the content
+//! whose SHA-384 the manifest records in `cnsa2`), the proof layer is the manifest frame's tar,
+//! the config and the manifest are canonical JSON of those. So `export` is deterministic, and a
+//! host checks what it pulled by deriving the same bytes from the manifest it has authenticated
+//! and comparing.
 //!
 //! JSON: compact `serde_json`, struct fields in the order of Go's `specs-go` structs (what
 //! skopeo, containers/image and oras-go write), maps sorted by key (as Go's `encoding/json`
 //! sorts map keys), empty optional fields omitted, nothing after the closing brace. Strings
 //! written are restricted (bundle paths, labels, media types, digests, RFC 3339 times), so Go's
 //! escaping of `<`, `>`, `&` never differs from ours.
-use crate::format::digest::{Digest, hex, parse_hex_digest, sha256};
+use crate::format::digest::{Digest, HashAlg, hex, parse_hex_sha256, sha256};
 use crate::format::manifest::{Artifact, FileEntry, Kind, Manifest, check_file_set, files_below};
 use crate::format::path::BundlePath;
 use crate::format::time::Timestamp;
@@ -99,7 +101,7 @@ pub const MAX_PROOF_BYTES: u64 = crate::format::MANIFEST_FRAME_CAP;
 /// An OCI digest: always `sha256:` and 64 lowercase hex digits. Blobs are named by it
 /// (`blobs/sha256/HEX`), so a parsed value can only ever name a file in that one directory.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OciDigest(pub Digest);
+pub struct OciDigest(pub [u8; 32]);
 
 impl OciDigest {
     /// Parses `sha256:HEX`. Other algorithms (image-spec also registers sha512) and upper-case
@@ -108,14 +110,14 @@ impl OciDigest {
         let hex = text
             .strip_prefix("sha256:")
             .ok_or("not `sha256:` followed by hex (the only algorithm accepted)")?;
-        parse_hex_digest(hex)
+        parse_hex_sha256(hex)
             .map(OciDigest)
             .ok_or("not 64 lowercase hex digits after `sha256:`")
     }
 
     /// Parses a blob's file name: 64 lowercase hex digits.
     pub fn parse_hex(name: &str) -> Option<OciDigest> {
-        parse_hex_digest(name).map(OciDigest)
+        parse_hex_sha256(name).map(OciDigest)
     }
 
     /// The digest of `bytes`.
@@ -147,11 +149,35 @@ impl Serialize for OciDigest {
     }
 }
 
-/// The OCI digest of a manifest file's layer. airlock's manifest records sha256 per file, which
-/// is exactly the blob's OCI digest, so nothing is hashed here. (A manifest that records another
-/// digest would need the layer's sha256 from the layout instead: `docs/format.md` 10.7.)
-pub fn layer_digest(entry: &FileEntry) -> OciDigest {
-    OciDigest(entry.sha256)
+impl OciDigest {
+    /// The OCI digest equal to `digest`, if it is a SHA-256.
+    pub fn from_digest(digest: &Digest) -> Option<OciDigest> {
+        match digest.alg() {
+            HashAlg::Sha256 => digest.as_bytes().try_into().ok().map(OciDigest),
+            HashAlg::Sha384 => None,
+        }
+    }
+}
+
+/// The sha256 (OCI digest) of each exported file whose signed manifest digest is not a SHA-256,
+/// keyed by that digest: the layers of a `cnsa2` bundle, whose manifest records SHA-384. The
+/// exporter fills it while it copies each file (after the file matched its SHA-384); the host
+/// takes it from the layout and proves each entry when it hashes the layer (both hashes in one
+/// pass). Empty for a `classic` bundle, whose manifest's sha256 is the blob's OCI digest.
+pub type LayerDigests = BTreeMap<Digest, OciDigest>;
+
+/// The OCI digest of a manifest file's layer: the manifest's own digest when it is a sha256
+/// (`classic`), otherwise the sha256 recorded for it in `sha256s` (`docs/format.md` 10.7).
+pub fn layer_digest(entry: &FileEntry, sha256s: &LayerDigests) -> Result<OciDigest, String> {
+    OciDigest::from_digest(&entry.digest)
+        .or_else(|| sha256s.get(&entry.digest).copied())
+        .ok_or_else(|| {
+            format!(
+                "`{}` ({}): its layer's sha256 is not known",
+                entry.path,
+                entry.digest.prefixed()
+            )
+        })
 }
 
 /// An OCI content descriptor, fields in Go's order (`mediaType, digest, size, annotations`).
@@ -691,7 +717,7 @@ pub struct DerivedArtifact {
 
 /// The proof layer's descriptor for a manifest frame whose tar is `tar_len` bytes hashing to
 /// `tar_sha256`.
-pub fn proof_descriptor(tar_sha256: Digest, tar_len: u64) -> Descriptor {
+pub fn proof_descriptor(tar_sha256: [u8; 32], tar_len: u64) -> Descriptor {
     Descriptor {
         media_type: MEDIA_TYPE_DOC_TAR.to_string(),
         digest: OciDigest(tar_sha256),
@@ -709,7 +735,11 @@ pub fn proof_descriptor(tar_sha256: Digest, tar_len: u64) -> Descriptor {
 }
 
 /// The layer descriptor of one planned file.
-pub fn file_descriptor(file: &LayerFile<'_>, mtime: u64) -> Result<Descriptor, String> {
+pub fn file_descriptor(
+    file: &LayerFile<'_>,
+    mtime: u64,
+    sha256s: &LayerDigests,
+) -> Result<Descriptor, String> {
     let e = file.entry;
     let filepath = file.filepath.as_str();
     let meta = FileMetadata {
@@ -726,7 +756,7 @@ pub fn file_descriptor(file: &LayerFile<'_>, mtime: u64) -> Result<Descriptor, S
     let meta = serde_json::to_string(&meta).map_err(|e| format!("file metadata: {e}"))?;
     Ok(Descriptor {
         media_type: file.kind.raw_media_type().to_string(),
-        digest: layer_digest(e),
+        digest: layer_digest(e, sha256s)?,
         size: e.size,
         annotations: BTreeMap::from([
             (ANNOTATION_FILEPATH.to_string(), filepath.to_string()),
@@ -741,18 +771,20 @@ pub fn file_descriptor(file: &LayerFile<'_>, mtime: u64) -> Result<Descriptor, S
 }
 
 /// The artifact `plan` exports from `manifest` (whose text hashes to `manifest_sha256`), with
-/// the proof layer `proof` ([`proof_descriptor`]). A pure function of its inputs: what `export`
-/// writes and what `verify --oci-layout` compares with.
+/// the proof layer `proof` ([`proof_descriptor`]) and, for files whose manifest digest is not a
+/// sha256, their layers' sha256 `sha256s`. A pure function of its inputs: what `export` writes
+/// and what `verify --oci-layout` compares with.
 pub fn derive_artifact(
     manifest: &Manifest,
-    manifest_sha256: &Digest,
+    manifest_sha256: &[u8; 32],
     plan: &ArtifactPlan<'_>,
     proof: Descriptor,
+    sha256s: &LayerDigests,
 ) -> Result<DerivedArtifact, String> {
     let mut layers = Vec::with_capacity(plan.files.len() + 1);
     layers.push(proof);
     for f in &plan.files {
-        layers.push(file_descriptor(f, manifest.bundle.mtime)?);
+        layers.push(file_descriptor(f, manifest.bundle.mtime, sha256s)?);
     }
     let created = manifest.bundle.created.to_string();
     let config = ModelPackConfig {

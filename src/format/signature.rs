@@ -1,14 +1,59 @@
-//! Signature files. [`MinisignFile`] is the one parser for every minisign signature airlock
-//! reads (a bundle's `airlock/signatures/ROLE-KEYID.minisig`, a policy's `*.minisig`): strict
-//! structure first, so nothing malformed reaches the minisign crate's verifier, which panics on some
-//! malformed input. On top of it, [`ParsedSignature`] binds a manifest signature's trusted comment
-//! to the bundle's identity, the manifest's sha256, the signer's role and the signing time
-//! (`docs/format.md` section 5).
-use crate::format::digest::{Digest, hex, parse_hex_digest};
+//! Signature files. [`MinisignFile`] is the one parser for every minisign signature airlock reads
+//! (a bundle's `airlock/signatures/ROLE-KEYID.minisig`, a policy's `*.minisig`) and
+//! [`MlDsaFile`] the one parser for every ML-DSA-87 signature (`*.mldsa87`): strict structure
+//! first, so nothing malformed reaches a verifier. On top of them, [`ParsedSignature`] binds a
+//! manifest signature's statement (the minisign trusted comment, or the signed first line of an
+//! ML-DSA file) to the bundle's identity, the manifest's digest, the signer's role and the signing
+//! time (`docs/format.md` section 5). Verification with a key is `trust::keys`' job.
+use crate::format::digest::{Digest, HashAlg};
 use crate::format::manifest::BundleInfo;
 use crate::format::time::Timestamp;
 use base64::Engine as _;
 use minisign::{PublicKey, SignatureBox};
+
+/// A signature algorithm airlock accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum SigAlg {
+    /// Ed25519, in minisign's prehashed form.
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    /// ML-DSA-87 (FIPS 204), pure, empty context.
+    #[serde(rename = "ml-dsa-87")]
+    MlDsa87,
+}
+
+impl SigAlg {
+    /// `ed25519` or `ml-dsa-87`, as trust files and reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigAlg::Ed25519 => "ed25519",
+            SigAlg::MlDsa87 => "ml-dsa-87",
+        }
+    }
+
+    /// Parses `ed25519` or `ml-dsa-87`.
+    pub fn parse(text: &str) -> Option<SigAlg> {
+        match text {
+            "ed25519" => Some(SigAlg::Ed25519),
+            "ml-dsa-87" => Some(SigAlg::MlDsa87),
+            _ => None,
+        }
+    }
+
+    /// The signature file extension: `minisig` or `mldsa87`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            SigAlg::Ed25519 => "minisig",
+            SigAlg::MlDsa87 => "mldsa87",
+        }
+    }
+}
+
+impl fmt::Display for SigAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 use std::fmt;
 use std::io::Cursor;
 
@@ -64,29 +109,25 @@ pub struct TrustedComment {
     pub sequence: u64,
     /// Bundle target.
     pub target: String,
-    /// sha256 of the manifest bytes.
-    #[serde(serialize_with = "serialize_hex")]
-    pub manifest_sha256: Digest,
+    /// The suite's digest of the manifest bytes (`manifest_sha256=` or `manifest_sha384=`).
+    pub manifest_digest: Digest,
     /// Signer's role.
     pub role: Role,
     /// Signing time.
     pub signed: Timestamp,
 }
 
-fn serialize_hex<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex(d))
-}
-
 impl TrustedComment {
     /// The one-line text.
     pub fn render(&self) -> String {
         format!(
-            "{COMMENT_TAG} name={} version={} sequence={} target={} manifest_sha256={} role={} signed={}",
+            "{COMMENT_TAG} name={} version={} sequence={} target={} manifest_{}={} role={} signed={}",
             self.name,
             self.version,
             self.sequence,
             self.target,
-            hex(&self.manifest_sha256),
+            self.manifest_digest.alg().name(),
+            self.manifest_digest.hex(),
             self.role,
             self.signed
         )
@@ -94,33 +135,47 @@ impl TrustedComment {
 
     /// Parses the exact form `render` writes.
     pub fn parse(text: &str) -> Result<TrustedComment, String> {
-        let mut parts = text.split(' ');
-        if parts.next() != Some(COMMENT_TAG) {
+        let parts: Vec<&str> = text.split(' ').collect();
+        if parts.first() != Some(&COMMENT_TAG) {
             return Err(format!(
                 "trusted comment does not start with `{COMMENT_TAG}`: `{text}`"
             ));
         }
-        let mut field = |key: &str| {
+        let field = |i: usize, key: &str| {
             parts
-                .next()
+                .get(i)
                 .and_then(|p| p.strip_prefix(key)?.strip_prefix('='))
-                .map(str::to_string)
                 .ok_or_else(|| format!("trusted comment lacks `{key}=` in its place: `{text}`"))
         };
+        let digest_part = parts.get(5).copied().unwrap_or("");
+        let (alg, digest_text) = if let Some(v) = digest_part.strip_prefix("manifest_sha256=") {
+            (HashAlg::Sha256, v)
+        } else if let Some(v) = digest_part.strip_prefix("manifest_sha384=") {
+            (HashAlg::Sha384, v)
+        } else {
+            return Err(format!(
+                "trusted comment lacks `manifest_sha256=` or `manifest_sha384=` in its place: `{text}`"
+            ));
+        };
         let comment = TrustedComment {
-            name: field("name")?,
-            version: field("version")?,
-            sequence: field("sequence")?
+            name: field(1, "name")?.to_string(),
+            version: field(2, "version")?.to_string(),
+            sequence: field(3, "sequence")?
                 .parse()
                 .map_err(|_| "trusted comment sequence is not a number".to_string())?,
-            target: field("target")?,
-            manifest_sha256: parse_hex_digest(&field("manifest_sha256")?)
-                .ok_or("trusted comment manifest_sha256 is not 64 hex digits")?,
-            role: Role::parse(&field("role")?).ok_or("trusted comment role is unknown")?,
-            signed: Timestamp::parse(&field("signed")?)
+            target: field(4, "target")?.to_string(),
+            manifest_digest: alg.parse_hex(digest_text).ok_or_else(|| {
+                format!(
+                    "trusted comment manifest_{} is not {} lowercase hex digits",
+                    alg.name(),
+                    2 * alg.len()
+                )
+            })?,
+            role: Role::parse(field(6, "role")?).ok_or("trusted comment role is unknown")?,
+            signed: Timestamp::parse(field(7, "signed")?)
                 .ok_or("trusted comment signed time is malformed")?,
         };
-        if parts.next().is_some() || comment.render() != text {
+        if parts.len() != 8 || comment.render() != text {
             return Err(format!(
                 "trusted comment is not in canonical form: `{text}`"
             ));
@@ -129,9 +184,19 @@ impl TrustedComment {
     }
 }
 
-/// The signature file name for a role and key id.
-pub fn file_name(role: Role, key_id: &str) -> String {
-    format!("{role}-{key_id}.minisig")
+/// The signature file name for a role, key id and algorithm: `ROLE-KEYID.minisig` or
+/// `ROLE-KEYID.mldsa87`.
+pub fn file_name(role: Role, key_id: &str, alg: SigAlg) -> String {
+    format!("{role}-{key_id}.{}", alg.extension())
+}
+
+/// The key id of an ML-DSA-87 public key: the first 8 bytes of the SHA-384 of its
+/// SubjectPublicKeyInfo DER, as 16 upper-case hex digits.
+pub fn mldsa_key_id(spki_der: &[u8]) -> String {
+    HashAlg::Sha384.digest(spki_der).as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
 }
 
 /// A key id: minisign's 8-byte key number as 16 upper-case hex digits (the little-endian u64).
@@ -255,59 +320,248 @@ impl MinisignFile {
     }
 }
 
+/// Length of an ML-DSA-87 signature (FIPS 204).
+pub const MLDSA87_SIGNATURE_LEN: usize = 4627;
+/// Longest statement line an ML-DSA signature file may carry.
+pub const MAX_STATEMENT_BYTES: usize = 1024;
+
+/// An ML-DSA-87 signature file (`*.mldsa87`), parsed strictly, not yet verified:
+///
+/// ```text
+/// STATEMENT\n              printable ASCII, at most 1024 bytes: what is signed
+/// BASE64(SIGNATURE)\n      standard alphabet, padded; 4627 bytes
+/// ```
+///
+/// The signed message is the statement line *including* its line break, so
+/// `head -n1 FILE > statement` reproduces it for an independent verifier (`docs/format.md` 5.2).
+#[derive(Clone)]
+pub struct MlDsaFile {
+    /// The statement line, without its line break.
+    pub statement: String,
+    /// The signature bytes.
+    pub signature: Vec<u8>,
+}
+
+impl MlDsaFile {
+    /// Parses an ML-DSA signature file; the error says which line is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<MlDsaFile, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        if text.contains('\r') {
+            return Err("has a carriage return: line endings must be `\\n`".into());
+        }
+        let body = text
+            .strip_suffix('\n')
+            .ok_or("does not end with a line break")?;
+        let lines: Vec<&str> = body.split('\n').collect();
+        let [statement, sig_line] = lines[..] else {
+            return Err(format!(
+                "has {} lines; an ML-DSA signature file has exactly 2 (statement, signature)",
+                lines.len()
+            ));
+        };
+        if statement.is_empty()
+            || statement.len() > MAX_STATEMENT_BYTES
+            || !statement.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            return Err(format!(
+                "line 1 (the statement) must be 1 to {MAX_STATEMENT_BYTES} bytes of printable ASCII"
+            ));
+        }
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(sig_line)
+            .map_err(|_| "line 2 (the signature) is not base64".to_string())?;
+        if signature.len() != MLDSA87_SIGNATURE_LEN {
+            return Err(format!(
+                "line 2 (the signature) decodes to {} bytes; an ML-DSA-87 signature has {MLDSA87_SIGNATURE_LEN}",
+                signature.len()
+            ));
+        }
+        Ok(MlDsaFile {
+            statement: statement.to_string(),
+            signature,
+        })
+    }
+
+    /// The file's text for `statement` and `signature`.
+    pub fn render(statement: &str, signature: &[u8]) -> String {
+        format!(
+            "{statement}\n{}\n",
+            base64::engine::general_purpose::STANDARD.encode(signature)
+        )
+    }
+
+    /// The signed message: the statement line and its line break.
+    pub fn message(&self) -> Vec<u8> {
+        format!("{}\n", self.statement).into_bytes()
+    }
+
+    /// Verifies the signature over the statement under `spki_der`, an ML-DSA-87
+    /// SubjectPublicKeyInfo (the caller chose the key by id).
+    pub fn verify(&self, spki_der: &[u8]) -> Result<(), String> {
+        use aws_lc_rs::signature::{ML_DSA_87, ParsedPublicKey};
+        let key = ParsedPublicKey::new(&ML_DSA_87, spki_der)
+            .map_err(|_| "the trusted ML-DSA-87 key does not parse".to_string())?;
+        key.verify_sig(&self.message(), &self.signature)
+            .map_err(|_| "ML-DSA-87 signature verification failed".to_string())
+    }
+}
+
+/// The cryptographic part of a parsed manifest signature.
+#[derive(Clone)]
+pub enum SignatureBody {
+    /// A minisign file: the trusted comment is the statement; the signature is over the manifest.
+    Minisign(MinisignFile),
+    /// An ML-DSA-87 file: the signature is over the statement, which binds the manifest digest.
+    MlDsa87(MlDsaFile),
+}
+
 /// A manifest signature file that parsed and agrees with the manifest; not yet checked
 /// cryptographically.
 #[derive(Clone)]
 pub struct ParsedSignature {
     /// File name under `airlock/signatures/`.
     pub file_name: String,
-    /// Key id from the signature.
+    /// Key id from the file name (for minisign, also inside the file).
     pub key_id: String,
-    /// The trusted comment.
+    /// The algorithm.
+    pub algorithm: SigAlg,
+    /// The statement: what the signature binds.
     pub comment: TrustedComment,
-    file: MinisignFile,
+    /// The signature itself.
+    pub body: SignatureBody,
 }
 
 impl ParsedSignature {
-    /// Parses a signature file and checks it against the manifest's identity and digest.
+    /// Parses a signature file (`.minisig` or `.mldsa87`) and checks its statement against the
+    /// manifest's identity and digest.
     pub fn parse(
         file_name: &str,
         bytes: &[u8],
         bundle: &BundleInfo,
-        manifest_sha256: &Digest,
+        manifest_digest: &Digest,
     ) -> Result<ParsedSignature, String> {
-        let file = MinisignFile::parse(bytes).map_err(|e| format!("{file_name}: {e}"))?;
-        let comment = TrustedComment::parse(&file.trusted_comment)
-            .map_err(|e| format!("{file_name}: {e}"))?;
-        if file_name != self::file_name(comment.role, &file.key_id) {
+        let at = |e: String| format!("{file_name}: {e}");
+        let (algorithm, key_id, statement, body) = if file_name.ends_with(".minisig") {
+            let file = MinisignFile::parse(bytes).map_err(at)?;
+            (
+                SigAlg::Ed25519,
+                file.key_id.clone(),
+                file.trusted_comment.clone(),
+                SignatureBody::Minisign(file),
+            )
+        } else if let Some(stem) = file_name.strip_suffix(".mldsa87") {
+            let file = MlDsaFile::parse(bytes).map_err(at)?;
+            let key_id = stem
+                .rsplit_once('-')
+                .map(|(_, id)| id.to_string())
+                .unwrap_or_default();
+            (
+                SigAlg::MlDsa87,
+                key_id,
+                file.statement.clone(),
+                SignatureBody::MlDsa87(file),
+            )
+        } else {
             return Err(format!(
-                "{file_name}: the file name disagrees with the signature (role {}, key {})",
-                comment.role, file.key_id
+                "{file_name}: a signature file is named ROLE-KEYID.minisig or ROLE-KEYID.mldsa87"
+            ));
+        };
+        let comment = TrustedComment::parse(&statement).map_err(at)?;
+        if file_name != self::file_name(comment.role, &key_id, algorithm) {
+            return Err(format!(
+                "{file_name}: the file name disagrees with the signature (role {}, key {key_id})",
+                comment.role
             ));
         }
         let bound = comment.name == bundle.name
             && comment.version == bundle.version
             && comment.sequence == bundle.sequence
             && comment.target == bundle.target;
-        if !bound || comment.manifest_sha256 != *manifest_sha256 {
+        if !bound || comment.manifest_digest != *manifest_digest {
             return Err(format!(
-                "{file_name}: the trusted comment names another bundle or manifest (`{}`)",
+                "{file_name}: the {} names another bundle or manifest (`{}`)",
+                match algorithm {
+                    SigAlg::Ed25519 => "trusted comment",
+                    SigAlg::MlDsa87 => "statement",
+                },
                 comment.render()
             ));
         }
         Ok(ParsedSignature {
             file_name: file_name.to_string(),
-            key_id: file.key_id.clone(),
+            key_id,
+            algorithm,
             comment,
-            file,
+            body,
         })
     }
+}
 
-    /// Checks the signature and its trusted comment against `key` over `manifest_bytes`.
-    pub fn verify(&self, key: &PublicKey, manifest_bytes: &[u8]) -> Result<(), String> {
-        self.file
-            .verify(key, manifest_bytes)
-            .map_err(|e| format!("{}: {e}", self.file_name))
+/// The statement an ML-DSA-87 signature over a policy file carries (`docs/format.md` 8.1):
+/// `airlock-policy/1 id=ID version=N sha384=HEX signed=TIME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStatement {
+    /// Policy id.
+    pub id: String,
+    /// Policy version.
+    pub version: u64,
+    /// Digest of the policy file's bytes.
+    pub digest: Digest,
+    /// Signing time.
+    pub signed: Timestamp,
+}
+
+impl PolicyStatement {
+    /// The one-line text.
+    pub fn render(&self) -> String {
+        format!(
+            "airlock-policy/1 id={} version={} {}={} signed={}",
+            self.id,
+            self.version,
+            self.digest.alg().name(),
+            self.digest.hex(),
+            self.signed
+        )
+    }
+
+    /// Parses the exact form `render` writes.
+    pub fn parse(text: &str) -> Result<PolicyStatement, String> {
+        let parts: Vec<&str> = text.split(' ').collect();
+        let field = |i: usize, key: &str| {
+            parts
+                .get(i)
+                .and_then(|p| p.strip_prefix(key)?.strip_prefix('='))
+                .ok_or_else(|| format!("policy statement lacks `{key}=` in its place: `{text}`"))
+        };
+        if parts.first() != Some(&"airlock-policy/1") {
+            return Err(format!(
+                "policy statement does not start with `airlock-policy/1`: `{text}`"
+            ));
+        }
+        let digest = field(3, "sha384")
+            .ok()
+            .and_then(|h| HashAlg::Sha384.parse_hex(h))
+            .or_else(|| {
+                field(3, "sha256")
+                    .ok()
+                    .and_then(|h| HashAlg::Sha256.parse_hex(h))
+            })
+            .ok_or_else(|| format!("policy statement lacks a sha384= digest: `{text}`"))?;
+        let statement = PolicyStatement {
+            id: field(1, "id")?.to_string(),
+            version: field(2, "version")?
+                .parse()
+                .map_err(|_| "policy statement version is not a number".to_string())?,
+            digest,
+            signed: Timestamp::parse(field(4, "signed")?)
+                .ok_or("policy statement signed time is malformed")?,
+        };
+        if parts.len() != 5 || statement.render() != text {
+            return Err(format!(
+                "policy statement is not in canonical form: `{text}`"
+            ));
+        }
+        Ok(statement)
     }
 }
 

@@ -6,7 +6,7 @@ use super::spec::Spec;
 use super::{PackOptions, default_output_name, pack_to_scratch};
 use crate::container::delta::{frames_to_carry, open_base, write_delta};
 use crate::container::volume::{VolumeOut, split};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::digest::hex;
 use std::path::{Path, PathBuf};
 
@@ -99,6 +99,20 @@ pub fn default_delta_name(name: &str, version: &str, base_version: &str) -> Stri
 /// against `base_path` and removes the temporary bundle.
 pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<DeltaReport> {
     let base = open_base(base_path)?;
+    let suite = crate::pack::resolve_suite(spec, &opts)?;
+    let base_suite = base.signed.manifest.layout.suite;
+    if suite != base_suite {
+        return Err(Error::config(
+            base_path,
+            format!(
+                "the base bundle is {}, this release {}: frames are matched by their {} digest, so a delta would carry every frame",
+                base_suite.name(),
+                suite.name(),
+                suite.hash().name()
+            ),
+            "send the full bundle (pack without --base) for the first release in the new suite; later deltas can use it as their base",
+        ));
+    }
     let output = opts.output.clone().unwrap_or_else(|| {
         PathBuf::from(default_delta_name(
             &spec.bundle.name,

@@ -11,24 +11,23 @@ use crate::container::payload::unwrap_io;
 use crate::container::write::write_tail;
 use crate::container::{OpenedBundle, SignedManifest};
 use crate::error::{Check, Error, IoContext, Result};
-use crate::format::digest::{Digest, hex, sha256};
+use crate::format::digest::{Digest, HashAlg, sha256};
 use crate::format::frame::compress_frame;
 use crate::format::manifest::{
-    Artifact, BundleInfo, FileEntry, FrameRecord, Layout, Manifest, artifact_digest,
+    Artifact, BundleInfo, FileEntry, FrameRecord, Layout, Manifest, Suite, artifact_digest,
     check_file_set, files_below,
 };
 use crate::format::manifest_frame::{MAX_COPY_BYTES, ManifestFrame};
 use crate::format::path::BundlePath;
 use crate::format::signature::ParsedSignature;
-use crate::format::signature::Role;
+use crate::format::signature::{Role, SigAlg};
 use crate::format::time::{Timestamp, check_mtime};
 use crate::format::{self, FrameSpan};
 use crate::pack::source::collect;
 use crate::pack::source::{PackFile, PayloadStream};
 use crate::pack::spec::Spec;
 use crate::trust::enforce::{WeightsRule, gate_file, is_governed, load_governed, release_facts};
-use crate::trust::keys::SigningKey;
-use crate::trust::keys::sign_manifest;
+use crate::trust::keys::Signer;
 use crate::trust::policy::{self, BundleFacts};
 use crate::util::output::{AtomicOutput, BackgroundFlush};
 use crate::util::pipeline;
@@ -38,8 +37,10 @@ use std::path::{Path, PathBuf};
 
 /// How to pack.
 pub struct PackOptions {
-    /// The release key.
-    pub key: SigningKey,
+    /// The release keys: one signature each, in this order of preference (at least one).
+    pub signers: Vec<Signer>,
+    /// The suite asked for on the command line (`--suite`); else the spec's, else classic.
+    pub suite: Option<Suite>,
     /// Output path; default `NAME-VERSION.airlock.tar.zst` in the current directory.
     pub output: Option<PathBuf>,
     /// Worker threads for compression.
@@ -57,8 +58,14 @@ pub struct PackOptions {
 pub struct PackReport {
     /// The bundle written.
     pub output: PathBuf,
-    /// sha256 of the manifest.
+    /// SHA-256 of the manifest: its identifier in volumes, deltas and logs, whatever the suite.
     pub manifest_sha256: String,
+    /// The suite packed under.
+    pub suite: Suite,
+    /// The suite's digest of the manifest (`sha384:` for cnsa2): what the signatures bind.
+    pub manifest_digest: Digest,
+    /// The release signatures written: file names under `airlock/signatures/`.
+    pub signatures: Vec<String>,
     /// Files packed.
     pub files: usize,
     /// Content bytes packed.
@@ -76,8 +83,9 @@ pub use crate::container::bundle::default_output_name;
 /// An artifact's kind, name and directory in the bundle.
 pub type ArtifactRoot = (crate::format::manifest::Kind, String, BundlePath);
 
-/// Lists the spec's files as sorted manifest entries (digests not yet known).
-pub fn plan_files(spec: &Spec) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
+/// Lists the spec's files as sorted manifest entries (digests not yet known: a zero `alg` digest
+/// until the payload stream has read the file).
+pub fn plan_files(spec: &Spec, alg: HashAlg) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
     let mut files = Vec::new();
     let mut artifacts = Vec::new();
     for a in &spec.artifacts {
@@ -101,7 +109,7 @@ pub fn plan_files(spec: &Spec) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
                     path,
                     size: f.size,
                     mode: f.mode,
-                    sha256: [0; 32],
+                    digest: alg.digest(&[]),
                 },
                 source: f.source,
             });
@@ -179,6 +187,8 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
             "set a later expires",
         ));
     }
+    let suite = resolve_suite(spec, opts)?;
+    let alg = suite.hash();
     if !(1..=22).contains(&opts.level) {
         return Err(Error::config(
             "--level",
@@ -187,7 +197,7 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
         ));
     }
     let mtime = source_date_epoch.unwrap_or(0);
-    let (mut files, artifact_roots) = plan_files(spec)?;
+    let (mut files, artifact_roots) = plan_files(spec, alg)?;
     let spans = format::plan_frames(files.iter().map(|f| f.entry.size));
     let copies = read_governed(&files)?;
     let governed = load_governed(&copies).map_err(|e| {
@@ -227,6 +237,7 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
             notice_given: b.notice_given,
             not_before: b.not_before,
             stray_weights: Vec::new(),
+            suite,
         };
         policy::evaluate(&p.policy, &early, opts.now).map_err(|v| policy_refusal(&spec.path, v))?;
     }
@@ -243,8 +254,11 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
     let flush = BackgroundFlush::start(out.handle()?, &temp_path);
     let frames = write_payload(
         &mut files,
-        &spans,
-        mtime,
+        PayloadPlan {
+            spans: &spans,
+            mtime,
+            alg,
+        },
         opts,
         &mut writer,
         &temp_path,
@@ -259,7 +273,7 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
     let entries: Vec<FileEntry> = files.into_iter().map(|f| f.entry).collect();
     let artifacts = artifact_roots
         .into_iter()
-        .map(|(kind, name, path)| artifact_record(kind, name, path, &entries))
+        .map(|(kind, name, path)| artifact_record(kind, name, path, &entries, alg))
         .collect();
     let sums = crate::format::manifest::checksum_file(&entries);
     let manifest = Manifest {
@@ -275,11 +289,12 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
             not_before: b.not_before,
         },
         layout: Layout {
+            suite,
             zstd_level: opts.level,
             payload_bytes,
-            checksums_sha256: sha256(sums.as_bytes()),
+            checksums: alg.digest(sums.as_bytes()),
         },
-        policy: governed.policy.as_ref().map(|p| p.reference()),
+        policy: governed.policy.as_ref().map(|p| p.reference(alg)),
         artifacts,
         frames,
         files: entries,
@@ -289,8 +304,8 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
             .files
             .iter()
             .find(|f| f.path == *path)
-            .map(|f| f.sha256);
-        if listed != Some(sha256(bytes)) {
+            .map(|f| f.digest);
+        if listed != Some(alg.digest(bytes)) {
             return Err(Error::config(
                 &spec.path,
                 format!("`{path}` changed while it was being packed"),
@@ -313,19 +328,20 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
     }
     let manifest_text = manifest.to_canonical();
     debug_assert!(manifest.check_consistency().is_ok());
-    let (sig_name, sig_text) = sign_manifest(
-        &opts.key,
-        manifest_text.as_bytes(),
-        &manifest.bundle,
-        Role::Release,
-        opts.now,
-    )
-    .map_err(Error::Environment)?;
+    let mut signatures = Vec::with_capacity(opts.signers.len());
+    for signer in &opts.signers {
+        let (name, text) = signer
+            .sign_manifest(&manifest, manifest_text.as_bytes(), Role::Release, opts.now)
+            .map_err(Error::Environment)?;
+        signatures.push((name, text.into_bytes()));
+    }
+    signatures.sort();
     let frame = ManifestFrame {
         manifest: manifest_text.clone().into_bytes(),
         sums: sums.into_bytes(),
+        sums_alg: alg,
         copies,
-        signatures: vec![(sig_name, sig_text.into_bytes())],
+        signatures,
         mtime,
     };
     let compressed = frame
@@ -339,9 +355,13 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
     let file = out.handle()?;
     out.commit()?;
     let manifest_sha256 = sha256(manifest_text.as_bytes());
+    let manifest_digest = manifest.digest_of(manifest_text.as_bytes());
     let report = PackReport {
         output: output.clone(),
-        manifest_sha256: hex(&manifest_sha256),
+        manifest_sha256: crate::format::digest::hex(&manifest_sha256),
+        suite,
+        manifest_digest,
+        signatures: frame.signatures.iter().map(|(n, _)| n.clone()).collect(),
         files: manifest.files.len(),
         bytes: manifest.files.iter().map(|f| f.size).sum(),
         frames: manifest.frames.len(),
@@ -354,7 +374,7 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
         .signatures
         .iter()
         .map(|(name, bytes)| {
-            ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_sha256)
+            ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_digest)
         })
         .collect::<std::result::Result<Vec<_>, String>>()
         .map_err(|e| {
@@ -373,6 +393,7 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
             frame,
             manifest,
             manifest_sha256,
+            manifest_digest,
             signatures,
         },
         file,
@@ -380,6 +401,55 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
         footer,
     };
     Ok((report, bundle))
+}
+
+/// The suite to pack under: `--suite`, else the spec's `[bundle] suite`, else classic; a flag
+/// that contradicts the spec is refused rather than silently downgrading either. Checks that the
+/// signers suit it: ML-DSA-87 signatures bind a SHA-384 manifest digest, so only cnsa2 carries them.
+pub(crate) fn resolve_suite(spec: &Spec, opts: &PackOptions) -> Result<Suite> {
+    let suite = match (opts.suite, spec.bundle.suite) {
+        (Some(flag), Some(listed)) if flag != listed => {
+            return Err(Error::config(
+                &spec.path,
+                format!(
+                    "--suite {} contradicts the spec's [bundle] suite = \"{}\"",
+                    flag.name(),
+                    listed.name()
+                ),
+                "drop --suite, or change the spec's suite",
+            ));
+        }
+        (flag, listed) => flag.or(listed).unwrap_or(Suite::Classic),
+    };
+    if opts.signers.is_empty() {
+        return Err(Error::config(
+            "--key",
+            "no release key given",
+            "pass --key KEY (repeat it to sign with several keys, e.g. an Ed25519 and an ML-DSA-87 key)",
+        ));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for signer in &opts.signers {
+        if signer.algorithm() == SigAlg::MlDsa87 && suite != Suite::Cnsa2 {
+            return Err(Error::config(
+                "--key",
+                format!(
+                    "key {} is an ML-DSA-87 key, but the bundle's suite is {}: ML-DSA-87 signatures bind a SHA-384 manifest and are carried by cnsa2 bundles only",
+                    signer.id(),
+                    suite.name()
+                ),
+                "pack with --suite cnsa2 (or [bundle] suite = \"cnsa2\"), or sign with a minisign key",
+            ));
+        }
+        if !ids.insert((signer.algorithm(), signer.id().to_string())) {
+            return Err(Error::config(
+                "--key",
+                format!("key {} is given twice", signer.id()),
+                "pass each release key once",
+            ));
+        }
+    }
+    Ok(suite)
 }
 
 /// A policy rule broken by the release being packed: say it is the packer's refusal.
@@ -464,11 +534,12 @@ fn artifact_record(
     name: String,
     path: BundlePath,
     entries: &[FileEntry],
+    alg: HashAlg,
 ) -> Artifact {
     let files = files_below(entries, &path);
     Artifact {
         kind,
-        tree_digest: artifact_digest(&path, files),
+        tree_digest: artifact_digest(&path, files, alg),
         files: files.len() as u64,
         bytes: files.iter().map(|f| f.size).sum(),
         name,
@@ -476,15 +547,22 @@ fn artifact_record(
     }
 }
 
+/// How the payload is cut and described: the frame plan, the entries' mtime, the suite's hash.
+struct PayloadPlan<'a> {
+    spans: &'a [FrameSpan],
+    mtime: u64,
+    alg: HashAlg,
+}
+
 fn write_payload(
     files: &mut [PackFile],
-    spans: &[FrameSpan],
-    mtime: u64,
+    plan: PayloadPlan<'_>,
     opts: &PackOptions,
     writer: &mut impl Write,
     out_path: &Path,
     flush: &BackgroundFlush,
 ) -> Result<Vec<FrameRecord>> {
+    let PayloadPlan { spans, mtime, alg } = plan;
     let level = opts.level;
     let threads = opts.threads.max(1);
     let progress = Progress::start("pack", spans.iter().map(|s| s.len).sum());
@@ -493,7 +571,7 @@ fn write_payload(
         threads,
         threads + 2,
         |emitter| {
-            let mut stream = PayloadStream::new(files, mtime);
+            let mut stream = PayloadStream::new(files, mtime, alg);
             for span in spans {
                 let mut buf = vec![0u8; span.len as usize];
                 stream
@@ -519,7 +597,7 @@ fn write_payload(
         |raw: Vec<u8>| {
             let compressed = compress_frame(&raw, level)
                 .map_err(|e| Error::Environment(format!("zstd compression failed: {e}")))?;
-            let digest: Digest = sha256(&compressed);
+            let digest: Digest = alg.digest(&compressed);
             Ok((compressed, digest, raw.len() as u64))
         },
         |ordered| {
@@ -540,7 +618,7 @@ fn write_payload(
                     offset,
                     compressed_size: compressed.len() as u64,
                     uncompressed_size: raw_len,
-                    sha256: digest,
+                    digest,
                 });
                 offset += compressed.len() as u64;
             }

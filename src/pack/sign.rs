@@ -3,31 +3,46 @@
 use crate::container::write::{copy_range, write_tail};
 use crate::container::{Container, Opened, open_kind};
 use crate::error::{Error, IoContext, Result};
-use crate::format::signature::{Role, file_name};
+use crate::format::manifest::Suite;
+use crate::format::signature::{PolicyStatement, Role, SigAlg, file_name};
 use crate::format::{FOOTER_LEN, Footer};
-use crate::trust::keys::{SigningKey, sign_manifest};
+use crate::trust::keys::Signer;
 use crate::util::output::AtomicOutput;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+/// One signature `sign` added.
+#[derive(Debug, serde::Serialize)]
+pub struct AddedSignature {
+    /// The signature file under `airlock/signatures/`.
+    pub file: String,
+    /// The signer's key id.
+    pub key_id: String,
+    /// The signature algorithm.
+    pub algorithm: SigAlg,
+}
 
 /// What `sign` did.
 #[derive(Debug, serde::Serialize)]
 pub struct SignReport {
     /// The bundle written.
     pub output: PathBuf,
-    /// The signature file added.
+    /// The (first) signature file added.
     pub signature: String,
-    /// The signer's key id.
+    /// The (first) signer's key id.
     pub key_id: String,
     /// The role signed as.
     pub role: Role,
+    /// Every signature added, one per key, in the order the keys were given.
+    pub signatures: Vec<AddedSignature>,
 }
 
-/// Adds `key`'s signature as `role` to the bundle at `path`, in place or into `output`.
+/// Adds one signature per key in `keys` as `role` to the bundle at `path`, in one rewrite, in place
+/// or into `output`.
 pub fn countersign(
     path: &Path,
-    key: &SigningKey,
+    keys: &[Signer],
     role: Role,
     now: crate::format::time::Timestamp,
     output: Option<&Path>,
@@ -43,26 +58,41 @@ pub fn countersign(
         return Err(Error::Internal("open_kind returned another kind".into()));
     };
     let signed = &bundle.signed;
-    let name = file_name(role, &key.id);
-    if signed.frame.signatures.iter().any(|(n, _)| *n == name) {
-        return Err(Error::config(
-            path,
-            format!("key {} has already signed this bundle as {role}", key.id),
-            "nothing to do; `airlock inspect` lists the signers",
-        ));
-    }
-    let (sig_name, sig_text) = sign_manifest(
-        key,
-        &signed.frame.manifest,
-        &signed.manifest.bundle,
-        role,
-        now,
-    )
-    .map_err(Error::Environment)?;
+    let suite = signed.manifest.layout.suite;
     let mut frame = signed.frame.clone();
-    frame
-        .signatures
-        .push((sig_name.clone(), sig_text.into_bytes()));
+    let mut added = Vec::with_capacity(keys.len());
+    for key in keys {
+        if key.algorithm() == SigAlg::MlDsa87 && suite != Suite::Cnsa2 {
+            return Err(Error::config(
+                path,
+                format!(
+                    "this bundle uses the {} suite; ML-DSA-87 signatures are carried only by cnsa2 bundles (key {})",
+                    suite.name(),
+                    key.id()
+                ),
+                "sign with a minisign key, or have the release engineer pack with `--suite cnsa2`",
+            ));
+        }
+        let name = file_name(role, key.id(), key.algorithm());
+        if frame.signatures.iter().any(|(n, _)| *n == name) {
+            return Err(Error::config(
+                path,
+                format!("key {} has already signed this bundle as {role}", key.id()),
+                "nothing to do for that key; `airlock inspect` lists the signers",
+            ));
+        }
+        let (sig_name, sig_text) = key
+            .sign_manifest(&signed.manifest, &signed.frame.manifest, role, now)
+            .map_err(Error::Environment)?;
+        frame
+            .signatures
+            .push((sig_name.clone(), sig_text.into_bytes()));
+        added.push(AddedSignature {
+            file: sig_name,
+            key_id: key.id().to_string(),
+            algorithm: key.algorithm(),
+        });
+    }
     frame.signatures.sort();
     let payload_bytes = bundle.footer.manifest_offset;
     let compressed = frame
@@ -115,11 +145,15 @@ pub fn countersign(
             temp.commit()?;
         }
     }
+    let first = added
+        .first()
+        .ok_or_else(|| Error::Internal("countersign called without a key".into()))?;
     Ok(SignReport {
         output: target,
-        signature: sig_name,
-        key_id: key.id.clone(),
+        signature: first.file.clone(),
+        key_id: first.key_id.clone(),
         role,
+        signatures: added,
     })
 }
 
@@ -177,11 +211,14 @@ fn refuse_after_interrupted_sign(bundle: &Path) -> Result<()> {
     ))
 }
 
-/// Signs a policy file as the `policy` role: writes a minisign signature over its exact bytes to
-/// `output` (default: beside it, `POLICY.minisig`). Returns the signature path.
+/// Signs a policy file as the `policy` role and writes the signature to `output`. A minisign key
+/// writes a minisign signature over the file's exact bytes (default `POLICY.minisig`, the same
+/// file `minisign -S` writes); an ML-DSA-87 key writes an ML-DSA signature file over a
+/// [`PolicyStatement`] binding the file's SHA-384 (default `policy-KEYID.mldsa87` beside it).
+/// Returns the signature path.
 pub fn sign_policy(
     policy_path: &Path,
-    key: &SigningKey,
+    key: &Signer,
     now: crate::format::time::Timestamp,
     output: Option<&Path>,
 ) -> Result<PathBuf> {
@@ -199,26 +236,44 @@ pub fn sign_policy(
     })?;
     let policy = crate::trust::policy::Policy::parse(text)
         .map_err(|e| Error::config(policy_path, e, "fix the policy before signing it"))?;
-    let comment = format!(
-        "airlock-policy/1 id={} version={} sha256={} signed={}",
-        policy.id,
-        policy.version,
-        crate::format::digest::hex(&crate::format::digest::sha256(&bytes)),
-        now
-    );
-    let sig = minisign::sign(
-        Some(&key.public),
-        &key.secret,
-        std::io::Cursor::new(&bytes),
-        Some(&comment),
-        Some("airlock policy signature"),
-    )
-    .map_err(|e| Error::Environment(format!("signing failed: {e}")))?;
-    let out = output.map(Path::to_path_buf).unwrap_or_else(|| {
-        let mut p = policy_path.as_os_str().to_owned();
-        p.push(".minisig");
-        PathBuf::from(p)
-    });
-    crate::util::output::write_atomic(&out, sig.into_string().as_bytes())?;
+    // minisign signs the bytes themselves, so its statement (the trusted comment) is only
+    // informative and keeps the SHA-256 it always had; an ML-DSA signature signs the statement,
+    // which must bind the file by SHA-384 (CNSA 2.0).
+    let statement = |alg: crate::format::digest::HashAlg| {
+        PolicyStatement {
+            id: policy.id.clone(),
+            version: policy.version,
+            digest: alg.digest(&bytes),
+            signed: now,
+        }
+        .render()
+    };
+    let (signature, default_name) = match key {
+        Signer::Minisign(k) => {
+            let comment = statement(crate::format::digest::HashAlg::Sha256);
+            let sig = minisign::sign(
+                Some(&k.public),
+                &k.secret,
+                std::io::Cursor::new(&bytes),
+                Some(&comment),
+                Some("airlock policy signature"),
+            )
+            .map_err(|e| Error::Environment(format!("signing failed: {e}")))?;
+            let mut beside = policy_path.as_os_str().to_owned();
+            beside.push(".minisig");
+            (sig.into_string(), PathBuf::from(beside))
+        }
+        Signer::MlDsa87(k) => {
+            let sig = k
+                .sign_statement(&statement(crate::format::digest::HashAlg::Sha384))
+                .map_err(Error::Environment)?;
+            (
+                sig,
+                policy_path.with_file_name(format!("policy-{}.mldsa87", k.id)),
+            )
+        }
+    };
+    let out = output.map(Path::to_path_buf).unwrap_or(default_name);
+    crate::util::output::write_atomic(&out, signature.as_bytes())?;
     Ok(out)
 }

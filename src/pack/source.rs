@@ -4,10 +4,9 @@
 use crate::error::{Error, IoContext, Result};
 use crate::format;
 use crate::format::Mode;
-use crate::format::digest::Digest;
+use crate::format::digest::{Digest, HashAlg, Hasher};
 use crate::format::manifest::FileEntry;
 use crate::format::manifest::tree_digest;
-use sha2::{Digest as _, Sha256};
 use std::fs;
 use std::fs::File;
 use std::io;
@@ -119,20 +118,20 @@ pub fn collect(root: &Path) -> Result<Vec<SourceFile>> {
 
 pub use crate::util::fs::{CHUNK, hash_file};
 
-/// The tree digest of a file or directory, as a policy approves it.
-pub fn tree_digest_of(root: &Path) -> Result<Digest> {
+/// The tree digest of a file or directory with `alg` (the suite's hash), as a policy approves it.
+pub fn tree_digest_of(root: &Path, alg: HashAlg) -> Result<Digest> {
     let files = collect(root)?;
     let mut entries = Vec::with_capacity(files.len());
     for f in &files {
-        let (digest, size) = hash_file(&f.source)?;
+        let (digest, size) = hash_file(&f.source, alg)?;
         entries.push((f.relative.as_str(), size, f.mode, digest));
     }
-    Ok(tree_digest(entries))
+    Ok(tree_digest(alg, entries))
 }
 
 /// A file to pack: its manifest entry (digest filled in as it is read) and where to read it.
 pub struct PackFile {
-    /// The manifest entry; `sha256` is set when the file has been streamed.
+    /// The manifest entry; `digest` is set when the file has been streamed.
     pub entry: FileEntry,
     /// Source path.
     pub source: PathBuf,
@@ -146,7 +145,7 @@ enum StreamState {
     Content {
         file: File,
         remaining: u64,
-        hasher: Sha256,
+        hasher: Hasher,
     },
     Padding {
         remaining: u64,
@@ -158,16 +157,18 @@ enum StreamState {
 pub struct PayloadStream<'a> {
     files: &'a mut [PackFile],
     mtime: u64,
+    alg: HashAlg,
     index: usize,
     state: StreamState,
 }
 
 impl<'a> PayloadStream<'a> {
-    /// A stream over `files` (already sorted) with entry mtime `mtime`.
-    pub fn new(files: &'a mut [PackFile], mtime: u64) -> Self {
+    /// A stream over `files` (already sorted) with entry mtime `mtime`, hashing with `alg`.
+    pub fn new(files: &'a mut [PackFile], mtime: u64, alg: HashAlg) -> Self {
         PayloadStream {
             files,
             mtime,
+            alg,
             index: 0,
             state: StreamState::Next,
         }
@@ -197,7 +198,7 @@ impl<'a> PayloadStream<'a> {
                 StreamState::Content {
                     file,
                     remaining: f.entry.size,
-                    hasher: Sha256::new(),
+                    hasher: self.alg.hasher(),
                 }
             }
             StreamState::Content { file, hasher, .. } => {
@@ -205,7 +206,7 @@ impl<'a> PayloadStream<'a> {
                 if file.metadata().ctx("read", &f.source)?.len() != f.entry.size {
                     return Err(changed(&f.source));
                 }
-                f.entry.sha256 = hasher.finalize().into();
+                f.entry.digest = hasher.finish();
                 StreamState::Padding {
                     remaining: format::padding(f.entry.size),
                 }
@@ -287,15 +288,21 @@ mod tests {
         fs::create_dir_all(dir.path().join("m/sub")).unwrap();
         fs::write(dir.path().join("m/b.json"), "b").unwrap();
         fs::write(dir.path().join("m/sub/a.json"), "a").unwrap();
-        let d1 = tree_digest_of(&dir.path().join("m")).unwrap();
+        let d1 = tree_digest_of(&dir.path().join("m"), HashAlg::Sha256).unwrap();
         filetime_touch(&dir.path().join("m/b.json"));
-        assert_eq!(d1, tree_digest_of(&dir.path().join("m")).unwrap());
+        assert_eq!(
+            d1,
+            tree_digest_of(&dir.path().join("m"), HashAlg::Sha256).unwrap()
+        );
         fs::set_permissions(
             dir.path().join("m/b.json"),
             fs::Permissions::from_mode(0o755),
         )
         .unwrap();
-        assert_ne!(d1, tree_digest_of(&dir.path().join("m")).unwrap());
+        assert_ne!(
+            d1,
+            tree_digest_of(&dir.path().join("m"), HashAlg::Sha256).unwrap()
+        );
     }
 
     fn filetime_touch(p: &Path) {

@@ -1,7 +1,7 @@
 //! The bundle spec (`SPEC.toml`) a release engineer keeps under version control: bundle identity,
 //! freshness and the artifacts to pack. Paths are relative to the spec file.
 use crate::error::{Error, Result};
-use crate::format::manifest::Kind;
+use crate::format::manifest::{Kind, Suite};
 use crate::format::path::check_label;
 use crate::format::time::Timestamp;
 use serde::Deserialize;
@@ -42,6 +42,8 @@ pub struct BundleSpec {
     pub notice_given: Option<Timestamp>,
     /// Earliest activation time on the receiving side.
     pub not_before: Option<Timestamp>,
+    /// The cryptographic suite (`suite = "classic"` or `"cnsa2"`), if the spec names one.
+    pub suite: Option<Suite>,
 }
 
 /// One `[[artifact]]`.
@@ -75,6 +77,7 @@ struct RawBundle {
     valid_days: Option<u64>,
     notice_given: Option<String>,
     not_before: Option<String>,
+    suite: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,7 +130,17 @@ impl Spec {
         if b.expires.is_some() && b.valid_days.is_some() {
             return Err("[bundle] sets both `expires` and `valid_days`; keep one".into());
         }
+        let suite = b
+            .suite
+            .as_deref()
+            .map(|s| {
+                Suite::parse(s).ok_or_else(|| {
+                    format!("[bundle] suite = \"{s}\" is not \"classic\" or \"cnsa2\"")
+                })
+            })
+            .transpose()?;
         let bundle = BundleSpec {
+            suite,
             created: time("created", b.created)?,
             expires: time("expires", b.expires)?,
             valid_days: b.valid_days.unwrap_or(DEFAULT_VALID_DAYS),

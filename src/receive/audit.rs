@@ -35,6 +35,8 @@ pub fn record(
             json!({"name": b.name, "version": b.version, "sequence": b.sequence, "target": b.target}),
         );
         r.insert("manifest_sha256".into(), json!(hex(&o.manifest_sha256)));
+        r.insert("suite".into(), json!(o.manifest.layout.suite));
+        r.insert("manifest_digest".into(), json!(o.manifest_digest));
         if let Some(p) = &o.manifest.policy {
             r.insert("policy".into(), json!({"id": p.id, "version": p.version}));
         }

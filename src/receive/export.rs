@@ -10,7 +10,11 @@ use crate::container::Payload;
 use crate::container::oci::{ExpectedLayout, LayoutWriter, layout_matches};
 use crate::container::payload::{stream_payload, unwrap_io};
 use crate::error::{Check, Error, Result};
-use crate::format::oci::{self, DerivedArtifact, OciDigest, derive_artifact, layer_digest};
+use crate::format::digest::{Digest, HashAlg, Hasher};
+use crate::format::manifest::FileEntry;
+use crate::format::oci::{
+    self, ArtifactPlan, DerivedArtifact, LayerDigests, OciDigest, derive_artifact, layer_digest,
+};
 use crate::format::path::BundlePath;
 use crate::format::time::Timestamp;
 use crate::receive::oci::{OciInfo, plans, proof_layer};
@@ -19,9 +23,10 @@ use crate::receive::verify::{CheckOutcome, VerifyReport, check_authenticity, rep
 use crate::trust::Trust;
 use crate::trust::enforce::{WeightsRule, gate_file};
 use crate::trust::state::StateDir;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// How to export.
@@ -68,6 +73,12 @@ enum BlobSink {
         writer: BufWriter<File>,
         path: PathBuf,
     },
+    /// A blob whose sha256 is computed as it is written (a `cnsa2` file), named when it ends.
+    Unnamed {
+        writer: BufWriter<File>,
+        path: PathBuf,
+        sha256: Hasher,
+    },
     Skip,
 }
 
@@ -77,13 +88,24 @@ impl Write for BlobSink {
             BlobSink::File { writer, path } => writer
                 .write(buf)
                 .map_err(|e| std::io::Error::other(Error::io("write", &*path, e))),
+            BlobSink::Unnamed {
+                writer,
+                path,
+                sha256,
+            } => {
+                let n = writer
+                    .write(buf)
+                    .map_err(|e| std::io::Error::other(Error::io("write", &*path, e)))?;
+                sha256.update(&buf[..n]);
+                Ok(n)
+            }
             BlobSink::Skip => Ok(buf.len()),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            BlobSink::File { writer, path } => writer
+            BlobSink::File { writer, path } | BlobSink::Unnamed { writer, path, .. } => writer
                 .flush()
                 .map_err(|e| std::io::Error::other(Error::io("write", &*path, e))),
             BlobSink::Skip => Ok(()),
@@ -136,28 +158,27 @@ pub fn export(
         })?;
     }
     let (tar, proof) = proof_layer(signed);
-    let mut derived: Vec<(String, DerivedArtifact)> = Vec::new();
-    let mut blobs: BTreeMap<OciDigest, u64> = BTreeMap::from([(proof.digest, proof.size)]);
-    for plan in &plans {
-        let d = derive_artifact(m, &signed.manifest_sha256, plan, proof.clone()).map_err(cannot)?;
-        for l in &d.image.layers {
-            blobs.insert(l.digest, l.size);
-        }
-        blobs.insert(d.image.config.digest, d.image.config.size);
-        blobs.insert(d.descriptor.digest, d.descriptor.size);
-        let tag = opts.tag.clone().unwrap_or_else(|| plan.default_tag(m));
-        derived.push((tag, d));
-    }
-    let entries: Vec<(String, oci::Descriptor)> = derived
-        .iter()
-        .map(|(t, d)| (t.clone(), d.descriptor.clone()))
-        .collect();
-    let index = oci::index_json(&entries).map_err(cannot)?;
     // The exported files, by bundle path: each goes into its blob as the payload streams past.
     let wanted: BTreeSet<&BundlePath> = plans
         .iter()
         .flat_map(|p| p.files.iter().map(|f| &f.entry.path))
         .collect();
+    let derive = |sha256s: &LayerDigests| {
+        derive_all(signed, &plans, &proof, opts.tag.as_ref(), sha256s).map_err(cannot)
+    };
+    // A classic manifest's sha256s are the layers' OCI digests, so the whole layout is known
+    // before anything is written. A cnsa2 manifest records SHA-384: the layers' sha256s are
+    // computed as the files stream into their blobs (or found in an existing export), and the
+    // config, manifests and index derived after that.
+    let known: OnceCell<Derived> = OnceCell::new();
+    let sha256_known = m
+        .files
+        .iter()
+        .filter(|f| wanted.contains(&f.path))
+        .all(|f| OciDigest::from_digest(&f.digest).is_some());
+    if sha256_known {
+        let _ = known.set(derive(&LayerDigests::new())?);
+    }
     let allowed = accepted.policy.allowed_files.clone();
     let weights = accepted
         .auth
@@ -169,10 +190,6 @@ pub fn export(
             policy: &carried.policy,
             manifest: m,
         });
-    let expected = ExpectedLayout {
-        index: index.clone(),
-        blobs: blobs.clone(),
-    };
     let frames = payload.frames();
     let outcome = install_atomically(
         signed,
@@ -180,7 +197,20 @@ pub fn export(
         opts.state.as_ref(),
         &Existing {
             flag: "--oci-layout",
-            matches: &|d| layout_matches(d, &expected),
+            matches: &|d| {
+                if let Some(expected) = known.get() {
+                    return layout_matches(d, &expected.layout());
+                }
+                let Some(sha256s) = existing_sha256s(d, m, &wanted)? else {
+                    return Ok(false);
+                };
+                let expected = derive(&sha256s)?;
+                let matches = layout_matches(d, &expected.layout())?;
+                if matches {
+                    let _ = known.set(expected);
+                }
+                Ok(matches)
+            },
             refused: "already exists and does not hold this export",
             hint: "choose another --oci-layout directory, or remove this one first",
             replace: false,
@@ -188,23 +218,44 @@ pub fn export(
         &|staging| {
             let writer = LayoutWriter::create(staging)?;
             writer.put(&tar)?;
-            for (_, d) in &derived {
+            let sha256s =
+                write_file_blobs(&writer, payload, frames.as_ref(), &wanted, opts.threads)?;
+            let expected = match known.get() {
+                Some(e) => e,
+                None => {
+                    let _ = known.set(derive(&sha256s)?);
+                    known
+                        .get()
+                        .ok_or_else(|| Error::Internal("the derived layout was not kept".into()))?
+                }
+            };
+            for (_, d) in &expected.artifacts {
                 writer.put(&d.config)?;
                 writer.put(&d.manifest)?;
             }
-            write_file_blobs(&writer, payload, frames.as_ref(), &wanted, opts.threads)?;
             for entry in m.files.iter().filter(|f| wanted.contains(&f.path)) {
+                let digest = layer_digest(entry, &sha256s).map_err(Error::Internal)?;
                 gate_file(
                     &signed.path,
                     &entry.path,
-                    &writer.blob_path(&layer_digest(entry)),
+                    &writer.blob_path(&digest),
                     &allowed,
                     weights.as_ref(),
                 )?;
             }
-            writer.finish(&index)
+            writer.finish(&expected.index)
         },
     )?;
+    let Some(Derived {
+        artifacts: derived,
+        blobs,
+        ..
+    }) = known.into_inner()
+    else {
+        return Err(Error::Internal(
+            "the export finished without its derived layout".into(),
+        ));
+    };
     let (outcome, detail) = match outcome {
         Outcome::AlreadyPresent => (
             ExportOutcome::AlreadyPresent,
@@ -221,7 +272,11 @@ pub fn export(
             });
             accepted.checks.push(CheckOutcome {
                 check: Check::FileDigest.name(),
-                detail: format!("{} files match size and sha256", m.files.len()),
+                detail: format!(
+                    "{} files match size and {}",
+                    m.files.len(),
+                    m.layout.suite.hash().name()
+                ),
             });
             accepted.checks.push(CheckOutcome {
                 check: Check::ContentGate.name(),
@@ -259,18 +314,132 @@ pub fn export(
     })
 }
 
+/// Everything an export writes besides the file blobs: one artifact per model (with its tag),
+/// `index.json`, and the size of every blob.
+struct Derived {
+    artifacts: Vec<(String, DerivedArtifact)>,
+    index: Vec<u8>,
+    blobs: BTreeMap<OciDigest, u64>,
+}
+
+impl Derived {
+    fn layout(&self) -> ExpectedLayout {
+        ExpectedLayout {
+            index: self.index.clone(),
+            blobs: self.blobs.clone(),
+        }
+    }
+}
+
+/// The artifacts of `plans` with the proof layer `proof`, tagged `tag` (one model) or
+/// `NAME:VERSION`, for layers whose sha256s are the manifest's or `sha256s`.
+fn derive_all(
+    signed: &crate::container::SignedManifest,
+    plans: &[ArtifactPlan<'_>],
+    proof: &oci::Descriptor,
+    tag: Option<&String>,
+    sha256s: &LayerDigests,
+) -> std::result::Result<Derived, String> {
+    let m = &signed.manifest;
+    let mut artifacts = Vec::new();
+    let mut blobs: BTreeMap<OciDigest, u64> = BTreeMap::from([(proof.digest, proof.size)]);
+    for plan in plans {
+        let d = derive_artifact(m, &signed.manifest_sha256, plan, proof.clone(), sha256s)?;
+        for l in &d.image.layers {
+            blobs.insert(l.digest, l.size);
+        }
+        blobs.insert(d.image.config.digest, d.image.config.size);
+        blobs.insert(d.descriptor.digest, d.descriptor.size);
+        let tag = tag.cloned().unwrap_or_else(|| plan.default_tag(m));
+        artifacts.push((tag, d));
+    }
+    let entries: Vec<(String, oci::Descriptor)> = artifacts
+        .iter()
+        .map(|(t, d)| (t.clone(), d.descriptor.clone()))
+        .collect();
+    let index = oci::index_json(&entries)?;
+    Ok(Derived {
+        artifacts,
+        index,
+        blobs,
+    })
+}
+
+/// The sha256s of a `cnsa2` export already at `dir`, for the no-op check: every regular file in
+/// `blobs/sha256/` whose size is a wanted file's is hashed once with both algorithms, and kept
+/// when its sha256 is its name; `None` unless every wanted file (by its SHA-384) was found.
+/// Whether the rest of `dir` is this export is then [`layout_matches`]' question.
+fn existing_sha256s(
+    dir: &Path,
+    m: &crate::format::manifest::Manifest,
+    wanted: &BTreeSet<&BundlePath>,
+) -> Result<Option<LayerDigests>> {
+    let files: Vec<&FileEntry> = m
+        .files
+        .iter()
+        .filter(|f| wanted.contains(&f.path))
+        .collect();
+    let sizes: BTreeSet<u64> = files.iter().map(|f| f.size).collect();
+    let alg = m.layout.suite.hash();
+    let blobs = dir.join("blobs/sha256");
+    let listing = match std::fs::read_dir(&blobs) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("list", &blobs, e)),
+    };
+    let mut found = LayerDigests::new();
+    for item in listing {
+        let item = item.map_err(|e| Error::io("list", &blobs, e))?;
+        let path = item.path();
+        let meta = path
+            .symlink_metadata()
+            .map_err(|e| Error::io("read", &path, e))?;
+        let Some(name) = item.file_name().to_str().and_then(OciDigest::parse_hex) else {
+            continue;
+        };
+        if !meta.is_file() || !sizes.contains(&meta.len()) {
+            continue;
+        }
+        let mut file = crate::util::fs::open_input(&path, "blob")?;
+        let (mut h256, mut other) = (HashAlg::Sha256.hasher(), alg.hasher());
+        let mut buf = vec![0u8; crate::util::fs::CHUNK];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read", &path, e)),
+            };
+            h256.update(&buf[..n]);
+            other.update(&buf[..n]);
+        }
+        if OciDigest::from_digest(&h256.finish()) == Some(name) {
+            found.insert(other.finish(), name);
+        }
+    }
+    Ok(files
+        .iter()
+        .all(|f| found.contains_key(&f.digest))
+        .then_some(found))
+}
+
 /// Streams the payload once (every frame and file checked against the manifest, on `threads`
 /// workers), writing each wanted file's bytes into its blob; the blobs are fsynced on a thread
-/// of their own while the next file is written, all before this returns.
+/// of their own while the next file is written, all before this returns. A file whose manifest
+/// digest is not a sha256 (`cnsa2`) is written under a temporary name while its sha256 is
+/// computed, and renamed to it once the file matched the manifest: those sha256s are returned.
 fn write_file_blobs(
     writer: &LayoutWriter,
     payload: &Payload,
     frames: &dyn crate::container::FrameSource,
     wanted: &BTreeSet<&BundlePath>,
     threads: usize,
-) -> Result<()> {
+) -> Result<LayerDigests> {
     let signed = payload.signed();
     let (to_sync, synced) = crossbeam_channel::bounded::<(File, PathBuf)>(64);
+    let mut sha256s = LayerDigests::new();
+    // Manifest digests of the unnamed blobs started: the same content twice is written once.
+    let mut started: BTreeSet<Digest> = BTreeSet::new();
     std::thread::scope(|scope| {
         let syncer = scope.spawn(move || -> Result<()> {
             let mut first_error = None;
@@ -292,7 +461,17 @@ fn write_file_blobs(
                 if !wanted.contains(&entry.path) {
                     return Ok(BlobSink::Skip);
                 }
-                let digest = layer_digest(entry);
+                let Some(digest) = OciDigest::from_digest(&entry.digest) else {
+                    if !started.insert(entry.digest) {
+                        return Ok(BlobSink::Skip);
+                    }
+                    let (file, path) = writer.create_unnamed_blob(started.len())?;
+                    return Ok(BlobSink::Unnamed {
+                        writer: BufWriter::with_capacity(1 << 20, file),
+                        path,
+                        sha256: HashAlg::Sha256.hasher(),
+                    });
+                };
                 Ok(match writer.create_blob(&digest)? {
                     Some(file) => BlobSink::File {
                         writer: BufWriter::with_capacity(1 << 20, file),
@@ -301,18 +480,38 @@ fn write_file_blobs(
                     None => BlobSink::Skip,
                 })
             },
-            // Called only once the file's size and sha256 matched the manifest.
-            |entry, sink| match sink {
-                BlobSink::Skip => Ok(()),
-                BlobSink::File { writer: w, path } => {
-                    let file = w
-                        .into_inner()
-                        .map_err(|e| unwrap_io(e.into_error(), "write", &path))?;
-                    writer.finish_blob(&file, &layer_digest(entry))?;
-                    to_sync
-                        .send((file, path))
-                        .map_err(|_| Error::Internal("the fsync thread stopped".into()))
+            // Called only once the file's size and digest matched the manifest.
+            |entry, sink| {
+                let (w, path, digest) = match sink {
+                    BlobSink::Skip => return Ok(()),
+                    BlobSink::File { writer: w, path } => {
+                        let digest = OciDigest::from_digest(&entry.digest).ok_or_else(|| {
+                            Error::Internal("a named blob without a sha256".into())
+                        })?;
+                        (w, path, digest)
+                    }
+                    BlobSink::Unnamed {
+                        writer: w,
+                        path,
+                        sha256,
+                    } => {
+                        let digest = OciDigest::from_digest(&sha256.finish())
+                            .ok_or_else(|| Error::Internal("sha256 is not a sha256".into()))?;
+                        sha256s.insert(entry.digest, digest);
+                        (w, path, digest)
+                    }
+                };
+                let file = w
+                    .into_inner()
+                    .map_err(|e| unwrap_io(e.into_error(), "write", &path))?;
+                writer.finish_blob_at(&file, &path)?;
+                let named = writer.blob_path(&digest);
+                if path != named {
+                    writer.name_blob(&path, &digest)?;
                 }
+                to_sync
+                    .send((file, named))
+                    .map_err(|_| Error::Internal("the fsync thread stopped".into()))
             },
         );
         drop(to_sync);
@@ -320,5 +519,6 @@ fn write_file_blobs(
             .join()
             .unwrap_or_else(|_| Err(Error::Internal("the fsync thread panicked".into())));
         streamed.and(flushed)
-    })
+    })?;
+    Ok(sha256s)
 }

@@ -8,11 +8,11 @@
 use crate::container::oci::OpenedLayout;
 use crate::container::{Container, SignedManifest};
 use crate::error::{Check, Error, Result};
-use crate::format::digest::{Digest, hex, sha256};
+use crate::format::digest::{Digest, HashAlg, hex, sha256};
 use crate::format::manifest::{Artifact, FileEntry, Kind, files_below};
 use crate::format::oci::{
     self, ANNOTATION_ARTIFACT, ANNOTATION_MANIFEST_SHA256, ArtifactPlan, DerivedArtifact,
-    Descriptor, OciDigest, clean, derive_artifact, proof_descriptor,
+    Descriptor, LayerDigests, OciDigest, clean, derive_artifact, proof_descriptor,
 };
 use crate::receive::unpack::{
     Outcome, Placed, UnpackOptions, UnpackReport, extract, install_files,
@@ -21,7 +21,6 @@ use crate::receive::verify::{
     Accepted, CheckOutcome, VerifyOptions, VerifyReport, check_authenticity, report,
 };
 use crate::trust::{Authenticated, Trust};
-use sha2::Digest as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -153,8 +152,9 @@ pub fn verify_layout(
     accepted.checks.push(CheckOutcome {
         check: Check::FileDigest.name(),
         detail: format!(
-            "{} file layers match their digests and the signed manifest's size and sha256",
-            plan.files.len()
+            "{} file layers match their digests and the signed manifest's size and {}",
+            plan.files.len(),
+            layout.signed.manifest.layout.suite.hash().name()
         ),
     });
     Ok(layout_report(layout, accepted, &plan, &derived))
@@ -304,7 +304,9 @@ fn check_artifact<'a>(
     }
     let plan = ArtifactPlan::new(m, artifact, &governed_files(auth, artifact)).map_err(reject)?;
     let (_, proof) = proof_layer(signed);
-    let derived = derive_artifact(m, &signed.manifest_sha256, &plan, proof).map_err(reject)?;
+    let sha256s = claimed_sha256s(layout, &plan, &bundle)?;
+    let derived =
+        derive_artifact(m, &signed.manifest_sha256, &plan, proof, &sha256s).map_err(reject)?;
     compare_layers(layout, &plan, &derived, &bundle)?;
     if layout.config_bytes != derived.config {
         return Err(reject(format!(
@@ -325,6 +327,45 @@ fn check_artifact<'a>(
         )));
     }
     Ok((plan, derived))
+}
+
+/// The sha256 of each file layer whose signed manifest digest is not a sha256 (a `cnsa2`
+/// manifest records SHA-384): the layout's claim, taken from the layer with the file's filepath.
+/// Unproven here; [`check_layer`] hashes each layer with both algorithms and refuses it unless
+/// its sha256 is the claim and its SHA-384 the signed manifest's, so an artifact that passes is
+/// the one derived from the signed content. A file with no layer at all is a dropped layer.
+fn claimed_sha256s(
+    layout: &OpenedLayout,
+    plan: &ArtifactPlan<'_>,
+    bundle: &str,
+) -> Result<LayerDigests> {
+    let mut out = LayerDigests::new();
+    let mut layer_of: BTreeMap<&str, &Descriptor> = BTreeMap::new();
+    for l in &layout.manifest.layers {
+        if let Some(p) = l.filepath() {
+            layer_of.entry(p).or_insert(l);
+        }
+    }
+    for f in &plan.files {
+        if OciDigest::from_digest(&f.entry.digest).is_some() {
+            continue;
+        }
+        let Some(l) = layer_of.get(f.filepath.as_str()) else {
+            return Err(Error::rejected(
+                &layout.dir,
+                Check::OciArtifact,
+                format!(
+                    "the signed manifest's `{}` (filepath \"{}\", {}, {} bytes) of {bundle} has no layer: a layer was dropped",
+                    f.entry.path,
+                    f.filepath,
+                    f.entry.digest.prefixed(),
+                    f.entry.size
+                ),
+            ));
+        };
+        out.insert(f.entry.digest, l.digest);
+    }
+    Ok(out)
 }
 
 /// Layer by layer against the derived artifact, naming the first that differs: added, dropped,
@@ -468,21 +509,22 @@ fn check_layers(layout: &OpenedLayout, plan: &ArtifactPlan<'_>, threads: usize) 
     results.into_iter().collect()
 }
 
-/// One pass over a blob: its length and digests.
+/// One pass over a blob: its length, its sha256 (the OCI digest) and, when the signed manifest
+/// records another digest (SHA-384 in `cnsa2`), that one too.
 struct BlobHashes {
     size: u64,
     sha256: Digest,
+    manifest: Option<Digest>,
 }
 
-/// Whether a blob is the manifest's file: its size and the digest the manifest records. The one
-/// place that knows which digest that is (today sha256, the blob's OCI digest too; a manifest
-/// recording another digest adds its hash to [`BlobHashes`] and compares it here).
+/// Whether a blob is the manifest's file: its size and the digest the manifest records, in the
+/// manifest's own algorithm.
 fn matches_manifest_digest(entry: &FileEntry, blob: &BlobHashes) -> bool {
-    blob.size == entry.size && blob.sha256 == entry.sha256
+    blob.size == entry.size && blob.manifest.unwrap_or(blob.sha256) == entry.digest
 }
 
 /// Streams layer `index` once into `sink`: it must be exactly the bytes its descriptor names
-/// (size, OCI digest) and the signed manifest's `entry`.
+/// (size, OCI digest) and the signed manifest's `entry` (size, digest in the bundle's suite).
 fn check_layer(
     layout: &OpenedLayout,
     index: usize,
@@ -493,28 +535,32 @@ fn check_layer(
     let name = layout.layer_name(index);
     let blob = layout.open_blob(d, &name)?;
     let path = layout.dir.join("blobs/sha256").join(d.digest.hex());
-    let hashes = copy_hashing(blob.take(d.size.saturating_add(1)), sink, &path)?;
-    if hashes.size != d.size || OciDigest(hashes.sha256) != d.digest {
+    let also = (entry.digest.alg() != HashAlg::Sha256).then(|| entry.digest.alg());
+    let hashes = copy_hashing(blob.take(d.size.saturating_add(1)), sink, &path, also)?;
+    let oci = OciDigest::from_digest(&hashes.sha256);
+    if hashes.size != d.size || oci != Some(d.digest) {
         return Err(Error::rejected(
             &layout.dir,
             Check::OciLayout,
             format!(
                 "{name}: the blob holds {} bytes hashing to {}, not the content its digest names: it was swapped or damaged",
                 hashes.size,
-                OciDigest(hashes.sha256)
+                hashes.sha256.prefixed()
             ),
         ));
     }
     if !matches_manifest_digest(entry, &hashes) {
+        let got = hashes.manifest.unwrap_or(hashes.sha256);
         return Err(Error::rejected(
             &layout.dir,
             Check::FileDigest,
             format!(
-                "{name}: `{}` has sha256 {} ({} bytes), the signed manifest says {} ({} bytes)",
+                "{name}: `{}` has {} {} ({} bytes), the signed manifest says {} ({} bytes)",
                 entry.path,
-                hex(&hashes.sha256),
+                got.alg().name(),
+                got.hex(),
                 hashes.size,
-                hex(&entry.sha256),
+                entry.digest.hex(),
                 entry.size
             ),
         ));
@@ -526,9 +572,11 @@ fn copy_hashing(
     mut from: impl Read,
     to: &mut dyn Write,
     path: &std::path::Path,
+    also: Option<HashAlg>,
 ) -> Result<BlobHashes> {
     let mut buf = vec![0u8; crate::util::fs::CHUNK];
-    let mut hasher = sha2::Sha256::new();
+    let mut sha256 = HashAlg::Sha256.hasher();
+    let mut other = also.map(HashAlg::hasher);
     let mut size = 0u64;
     loop {
         let n = match from.read(&mut buf) {
@@ -537,7 +585,10 @@ fn copy_hashing(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io("read", path, e)),
         };
-        hasher.update(&buf[..n]);
+        sha256.update(&buf[..n]);
+        if let Some(h) = other.as_mut() {
+            h.update(&buf[..n]);
+        }
         size += n as u64;
         to.write_all(&buf[..n])
             .map_err(|e| crate::container::payload::unwrap_io(e, "write", path))?;
@@ -546,6 +597,7 @@ fn copy_hashing(
         .map_err(|e| crate::container::payload::unwrap_io(e, "write", path))?;
     Ok(BlobHashes {
         size,
-        sha256: hasher.finalize().into(),
+        sha256: sha256.finish(),
+        manifest: other.map(crate::format::digest::Hasher::finish),
     })
 }

@@ -268,15 +268,20 @@ pub(crate) fn install_files(
         accepted.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
             detail: format!(
-                "the installed tree at {} is this bundle's: {} files, sizes, modes and sha256 match, nothing else is there",
+                "the installed tree at {} is this bundle's: {} files, sizes, modes and {} digests match, nothing else is there",
                 dest.display(),
-                plan.len()
+                plan.len(),
+                signed.manifest.layout.suite.hash().name()
             ),
         });
     } else {
         accepted.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
-            detail: format!("{} files written and match size and sha256", plan.len()),
+            detail: format!(
+                "{} files written and match size and {}",
+                plan.len(),
+                signed.manifest.layout.suite.hash().name()
+            ),
         });
         accepted.checks.push(CheckOutcome {
             check: Check::ContentGate.name(),
@@ -559,8 +564,8 @@ pub fn tree_matches(dest: &Path, plan: &[Placed<'_>]) -> Result<bool> {
         return Ok(false);
     }
     for f in plan {
-        let (digest, size) = crate::util::fs::hash_file(&f.rel.under(dest))?;
-        if digest != f.entry.sha256 || size != f.entry.size {
+        let (digest, size) = crate::util::fs::hash_file(&f.rel.under(dest), f.entry.digest.alg())?;
+        if digest != f.entry.digest || size != f.entry.size {
             return Ok(false);
         }
     }

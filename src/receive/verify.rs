@@ -80,8 +80,12 @@ pub struct VerifyReport {
     pub target: String,
     /// Expiry (RFC 3339).
     pub expires: String,
-    /// sha256 of the manifest.
+    /// sha256 of the manifest: its identifier, whatever the suite.
     pub manifest_sha256: String,
+    /// The cryptographic suite the bundle was packed under.
+    pub suite: crate::format::manifest::Suite,
+    /// The manifest's digest in that suite: what the signatures bind.
+    pub manifest_digest: crate::format::digest::Digest,
     /// Every signature and how it was judged.
     pub signers: Vec<SignerReport>,
     /// Every check that passed.
@@ -230,6 +234,8 @@ pub fn report(
         target: m.bundle.target.clone(),
         expires: m.bundle.expires.to_string(),
         manifest_sha256: hex(&signed.manifest_sha256),
+        suite: m.layout.suite,
+        manifest_digest: signed.manifest_digest,
         signers: accepted.auth.signers().to_vec(),
         checks: accepted.checks,
         policy: accepted.policy,
@@ -280,7 +286,11 @@ pub fn verify(opened: &Opened, trust: &Trust, opts: &VerifyOptions) -> Result<Ve
             if opts.deep {
                 accepted.checks.push(CheckOutcome {
                     check: Check::FileDigest.name(),
-                    detail: format!("{} files match size and sha256", m.files.len()),
+                    detail: format!(
+                        "{} files match size and {}",
+                        m.files.len(),
+                        m.layout.suite.hash().name()
+                    ),
                 });
             }
             Ok(report(

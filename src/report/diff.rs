@@ -9,7 +9,7 @@
 //! section is one more function and one more field of [`BundleDiff`].
 use crate::container::{Container, SignedManifest, open};
 use crate::error::Result;
-use crate::format::digest::hex;
+use crate::format::digest::{Digest, HashAlg, hex};
 use crate::format::manifest::{Artifact, FileEntry, Manifest};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -30,6 +30,8 @@ pub struct Side {
     pub sequence: u64,
     /// sha256 of the manifest.
     pub manifest_sha256: String,
+    /// The suite it was packed under.
+    pub suite: crate::format::manifest::Suite,
 }
 
 /// A scalar field that differs.
@@ -74,8 +76,11 @@ pub struct FileSide {
     pub size: u64,
     /// Mode.
     pub mode: &'static str,
-    /// sha256.
-    pub sha256: String,
+    /// Digest in the bundle's suite, `sha256:HEX` or `sha384:HEX`.
+    pub digest: Digest,
+    /// The hex SHA-256, for classic bundles only (kept for scripts written before suites).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A file added, removed or changed.
@@ -109,12 +114,14 @@ pub struct SignerChange {
     pub role: String,
     /// Key id.
     pub key_id: String,
+    /// Signature algorithm.
+    pub algorithm: crate::format::signature::SigAlg,
     /// Signing time.
     pub signed: String,
 }
 
-/// Signers that differ. Signatures are compared by (role, key id); the signing time alone does
-/// not make a change.
+/// Signers that differ. Signatures are compared by (role, algorithm, key id); the signing time
+/// alone does not make a change.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct SignerChanges {
     /// Only on NEW.
@@ -168,6 +175,7 @@ fn side(path: &Path, kind: Container, b: &SignedManifest) -> Side {
         version: m.version.clone(),
         sequence: m.sequence,
         manifest_sha256: hex(&b.manifest_sha256),
+        suite: b.manifest.layout.suite,
     }
 }
 
@@ -221,13 +229,21 @@ fn fields_of(m: &Manifest) -> BTreeMap<&'static str, String> {
     if let Some(t) = b.not_before {
         f.insert("bundle.not_before", t.to_string());
     }
+    f.insert("layout.suite", m.layout.suite.name().to_string());
     f.insert("layout.zstd_level", m.layout.zstd_level.to_string());
     if let Some(p) = &m.policy {
         f.insert("policy.id", p.id.clone());
         f.insert("policy.version", p.version.to_string());
         f.insert("policy.expires", p.expires.to_string());
         f.insert("policy.path", p.path.to_string());
-        f.insert("policy.sha256", hex(&p.sha256));
+        // Named by algorithm: a classic bundle has `policy.sha256`, a cnsa2 one `policy.sha384`.
+        f.insert(
+            match p.digest.alg() {
+                HashAlg::Sha256 => "policy.sha256",
+                HashAlg::Sha384 => "policy.sha384",
+            },
+            p.digest.hex(),
+        );
     }
     f
 }
@@ -243,12 +259,14 @@ const FIELD_ORDER: &[&str] = &[
     "bundle.mtime",
     "bundle.notice_given",
     "bundle.not_before",
+    "layout.suite",
     "layout.zstd_level",
     "policy.id",
     "policy.version",
     "policy.expires",
     "policy.path",
     "policy.sha256",
+    "policy.sha384",
 ];
 
 fn field_changes(old: &Manifest, new: &Manifest) -> Vec<FieldChange> {
@@ -274,7 +292,7 @@ fn field_changes(old: &Manifest, new: &Manifest) -> Vec<FieldChange> {
 
 fn artifact_side(a: &Artifact) -> ArtifactSide {
     ArtifactSide {
-        tree_digest: format!("sha256:{}", hex(&a.tree_digest)),
+        tree_digest: a.tree_digest.prefixed(),
         files: a.files,
         bytes: a.bytes,
     }
@@ -303,7 +321,8 @@ fn file_side(f: &FileEntry) -> FileSide {
     FileSide {
         size: f.size,
         mode: f.mode.as_str(),
-        sha256: hex(&f.sha256),
+        digest: f.digest,
+        sha256: (f.digest.alg() == HashAlg::Sha256).then(|| f.digest.hex()),
     }
 }
 
@@ -336,7 +355,7 @@ fn file_changes(old: &[FileEntry], new: &[FileEntry]) -> FileChanges {
             }
             std::cmp::Ordering::Equal => {
                 let (a, b) = (&old[i], &new[j]);
-                if a.size == b.size && a.sha256 == b.sha256 && a.mode == b.mode {
+                if a.size == b.size && a.digest == b.digest && a.mode == b.mode {
                     out.unchanged += 1;
                 } else {
                     out.changed.push(FileChange {
@@ -354,21 +373,27 @@ fn file_changes(old: &[FileEntry], new: &[FileEntry]) -> FileChanges {
 }
 
 fn signer_changes(old: &SignedManifest, new: &SignedManifest) -> SignerChanges {
-    let set = |b: &SignedManifest| -> BTreeMap<(String, String), String> {
+    type Key = (String, crate::format::signature::SigAlg, String);
+    let set = |b: &SignedManifest| -> BTreeMap<Key, String> {
         b.signatures
             .iter()
             .map(|s| {
                 (
-                    (s.comment.role.as_str().to_string(), s.key_id.clone()),
+                    (
+                        s.comment.role.as_str().to_string(),
+                        s.algorithm,
+                        s.key_id.clone(),
+                    ),
                     s.comment.signed.to_string(),
                 )
             })
             .collect()
     };
     let (o, n) = (set(old), set(new));
-    let change = |((role, key_id), signed): (&(String, String), &String)| SignerChange {
+    let change = |((role, algorithm, key_id), signed): (&Key, &String)| SignerChange {
         role: role.clone(),
         key_id: key_id.clone(),
+        algorithm: *algorithm,
         signed: signed.clone(),
     };
     SignerChanges {
@@ -464,19 +489,25 @@ pub fn render(d: &BundleDiff) -> String {
     for c in f.added.iter().chain(&f.removed).chain(&f.changed) {
         let line = match (&c.old, &c.new) {
             (None, Some(n)) => format!(
-                "  added    {}  {} bytes  mode {}  sha256 {}",
-                c.path, n.size, n.mode, n.sha256
+                "  added    {}  {} bytes  mode {}  {}",
+                c.path,
+                n.size,
+                n.mode,
+                n.digest.prefixed()
             ),
             (Some(o), None) => format!(
-                "  removed  {}  {} bytes  mode {}  sha256 {}",
-                c.path, o.size, o.mode, o.sha256
+                "  removed  {}  {} bytes  mode {}  {}",
+                c.path,
+                o.size,
+                o.mode,
+                o.digest.prefixed()
             ),
             (Some(o), Some(n)) => {
                 let mut l = format!("  changed  {}  {} -> {} bytes", c.path, o.size, n.size);
                 if o.mode != n.mode {
                     let _ = write!(l, "  mode {} -> {}", o.mode, n.mode);
                 }
-                let _ = write!(l, "  sha256 {} -> {}", o.sha256, n.sha256);
+                let _ = write!(l, "  {} -> {}", o.digest.prefixed(), n.digest.prefixed());
                 l
             }
             (None, None) => continue,
@@ -495,8 +526,8 @@ pub fn render(d: &BundleDiff) -> String {
         for c in list {
             let _ = writeln!(
                 s,
-                "  {what:<8} {} key {} (signed {})",
-                c.role, c.key_id, c.signed
+                "  {what:<8} {} key {} {} (signed {})",
+                c.role, c.key_id, c.algorithm, c.signed
             );
         }
     }

@@ -1,8 +1,8 @@
 //! `airlock inspect`: the transfer sheet, from the manifest frame alone (instant on any size).
 use crate::container::{Container, Opened, SignedManifest};
-use crate::format::digest::hex;
-use crate::format::manifest::Kind;
-use crate::format::signature::{Role, TrustedComment};
+use crate::format::digest::{Digest, HashAlg, hex};
+use crate::format::manifest::{Kind, Suite};
+use crate::format::signature::{Role, SigAlg, TrustedComment};
 use crate::format::time::Timestamp;
 use crate::trust::enforce::{Governed, load_governed};
 use crate::trust::trust_file::{Trust, authenticate};
@@ -15,9 +15,11 @@ pub struct SignerInfo {
     pub file: String,
     /// Key id.
     pub key_id: String,
+    /// The signature algorithm: `ed25519` (minisign) or `ml-dsa-87`.
+    pub algorithm: SigAlg,
     /// Role claimed.
     pub role: Role,
-    /// The whole trusted comment.
+    /// The whole statement: a minisign file's trusted comment, an ML-DSA file's first line.
     pub trusted_comment: String,
     /// Signing time.
     pub signed: String,
@@ -49,8 +51,11 @@ pub struct FileInfo {
     pub size: u64,
     /// Mode.
     pub mode: &'static str,
-    /// sha256.
-    pub sha256: String,
+    /// The file's digest, `sha256:HEX` or `sha384:HEX` (the bundle's suite).
+    pub digest: Digest,
+    /// The hex SHA-256, in classic bundles only (kept for scripts written before suites).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The policy the bundle carries. Its rules are judged only when `--trust` is given and the
@@ -68,8 +73,10 @@ pub struct PolicyView {
     pub version: u64,
     /// Policy expiry.
     pub expires: String,
-    /// sha256 of policy.toml.
+    /// sha256 of policy.toml (hex).
     pub sha256: String,
+    /// policy.toml's digest in the bundle's suite (`sha256:` or `sha384:`).
+    pub digest: Digest,
     /// Key ids of the policy's signatures.
     pub signature_keys: Vec<String>,
     /// The models the policy approves and where.
@@ -120,8 +127,12 @@ pub struct Sheet {
     pub created: String,
     /// Expires.
     pub expires: String,
-    /// Manifest sha256.
+    /// Manifest sha256 (hex): the manifest's identifier, whatever the suite.
     pub manifest_sha256: String,
+    /// The cryptographic suite the bundle was packed under.
+    pub suite: Suite,
+    /// The manifest's digest in that suite (`sha256:` or `sha384:`): what the signatures bind.
+    pub manifest_digest: Digest,
     /// Signers.
     pub signers: Vec<SignerInfo>,
     /// Artifacts, sorted by kind then name.
@@ -200,12 +211,13 @@ fn policy_view(
         version: p.version,
         expires: p.expires.to_string(),
         sha256: hex(&crate::format::digest::sha256(&carried.bytes)),
+        digest: bundle.manifest.layout.suite.hash().digest(&carried.bytes),
         signature_keys: carried
             .signatures
             .iter()
             .map(
-                |(_, b)| match crate::format::signature::MinisignFile::parse(b) {
-                    Ok(s) => s.key_id,
+                |(path, b)| match crate::trust::enforce::policy_signature_key(path, b) {
+                    Ok((id, _)) => id,
                     Err(e) => format!("(malformed: {e})"),
                 },
             )
@@ -269,12 +281,15 @@ pub fn sheet(
         created: m.bundle.created.to_string(),
         expires: m.bundle.expires.to_string(),
         manifest_sha256: hex(&bundle.manifest_sha256),
+        suite: m.layout.suite,
+        manifest_digest: bundle.manifest_digest,
         signers: bundle
             .signatures
             .iter()
             .map(|s| SignerInfo {
                 file: s.file_name.clone(),
                 key_id: s.key_id.clone(),
+                algorithm: s.algorithm,
                 role: s.comment.role,
                 trusted_comment: TrustedComment::render(&s.comment),
                 signed: s.comment.signed.to_string(),
@@ -287,7 +302,7 @@ pub fn sheet(
             .map(|a| ArtifactInfo {
                 kind: a.kind,
                 name: a.name.clone(),
-                tree_digest: format!("sha256:{}", hex(&a.tree_digest)),
+                tree_digest: a.tree_digest.prefixed(),
                 files: a.files,
                 bytes: a.bytes,
             })
@@ -303,7 +318,8 @@ pub fn sheet(
                     path: f.path.to_string(),
                     size: f.size,
                     mode: f.mode.as_str(),
-                    sha256: hex(&f.sha256),
+                    digest: f.digest,
+                    sha256: (f.digest.alg() == HashAlg::Sha256).then(|| f.digest.hex()),
                 })
                 .collect()
         }),
@@ -335,7 +351,15 @@ pub fn render(s: &Sheet) -> String {
     let _ = writeln!(out, "target    {}", s.target);
     let _ = writeln!(out, "created   {}", s.created);
     let _ = writeln!(out, "expires   {}", s.expires);
+    let _ = writeln!(out, "suite     {}", s.suite.name());
     let _ = writeln!(out, "manifest  sha256:{}", s.manifest_sha256);
+    if s.manifest_digest.alg() != HashAlg::Sha256 {
+        let _ = writeln!(
+            out,
+            "          {} (what the signatures bind)",
+            s.manifest_digest.prefixed()
+        );
+    }
     let _ = writeln!(
         out,
         "content   {} files, {} bytes in {} frames; bundle {} bytes",
@@ -357,12 +381,17 @@ pub fn render(s: &Sheet) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<8} key {}  signed {}{known}",
+            "  {:<8} key {}  {:<9}  signed {}{known}",
             sig.role.as_str(),
             sig.key_id,
+            sig.algorithm.name(),
             sig.signed
         );
-        let _ = writeln!(out, "           trusted comment: {}", sig.trusted_comment);
+        let label = match sig.algorithm {
+            SigAlg::Ed25519 => "trusted comment",
+            SigAlg::MlDsa87 => "statement",
+        };
+        let _ = writeln!(out, "           {label}: {}", sig.trusted_comment);
     }
     let _ = writeln!(out, "artifacts:");
     for a in &s.artifacts {
@@ -396,11 +425,11 @@ pub fn render(s: &Sheet) -> String {
         Some(p) => {
             let _ = writeln!(
                 out,
-                "policy:   {} v{} (expires {}), sha256:{}, signed by {}{}",
+                "policy:   {} v{} (expires {}), {}, signed by {}{}",
                 p.id,
                 p.version,
                 p.expires,
-                p.sha256,
+                p.digest.prefixed(),
                 if p.signature_keys.is_empty() {
                     "nobody".to_string()
                 } else {
@@ -411,9 +440,9 @@ pub fn render(s: &Sheet) -> String {
             for m in &p.approved_models {
                 let _ = writeln!(
                     out,
-                    "  approves {} sha256:{} for {}",
+                    "  approves {} {} for {}",
                     m.name,
-                    hex(&m.tree_digest),
+                    m.tree_digest.prefixed(),
                     m.targets.iter().cloned().collect::<Vec<_>>().join(", ")
                 );
             }
@@ -434,7 +463,14 @@ pub fn render(s: &Sheet) -> String {
     if let Some(files) = &s.entries {
         let _ = writeln!(out, "files:");
         for f in files {
-            let _ = writeln!(out, "  {}  {} {:>14}  {}", f.sha256, f.mode, f.size, f.path);
+            let _ = writeln!(
+                out,
+                "  {}  {} {:>14}  {}",
+                f.digest.hex(),
+                f.mode,
+                f.size,
+                f.path
+            );
         }
     }
     out

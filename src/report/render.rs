@@ -38,8 +38,22 @@ pub fn pack(r: &PackReport) -> String {
         r.bundle_bytes,
         r.manifest_sha256
     );
+    s.push_str(&suite_note(r));
     s.push_str(&clock_note(r.created_from));
     s
+}
+
+/// For a cnsa2 bundle: the suite, the SHA-384 the signatures bind, and who signed.
+fn suite_note(r: &PackReport) -> String {
+    match r.suite {
+        crate::format::manifest::Suite::Classic => String::new(),
+        suite => format!(
+            "suite {}: signatures bind {}; signed {}\n",
+            suite.name(),
+            r.manifest_digest.prefixed(),
+            r.signatures.join(", ")
+        ),
+    }
 }
 
 /// The note for a `created` time that came from the clock.
@@ -141,8 +155,9 @@ pub fn verify(v: &VerifyReport) -> String {
     for sig in &v.signers {
         let _ = writeln!(
             s,
-            "  signer {} as {}: {}",
+            "  signer {} ({}) as {}: {}",
             sig.key_id,
+            sig.algorithm,
             sig.role,
             sig.status.describe()
         );

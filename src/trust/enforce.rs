@@ -2,16 +2,18 @@
 //! (from the sources at pack time, from the manifest frame's copies on the receiving side),
 //! counting the policy role's signatures, evaluating the rules, and running the content gate.
 use crate::error::{Check, Error, Result};
-use crate::format::digest::sha256;
+use crate::format::digest::HashAlg;
 pub use crate::format::manifest::is_governed;
 use crate::format::manifest::{Kind, PolicyRef};
 use crate::format::path::BundlePath;
-use crate::format::signature::{MinisignFile, Role};
+use crate::format::signature::{MinisignFile, MlDsaFile, PolicyStatement, Role, SigAlg};
 use crate::format::time::Timestamp;
 use crate::trust::gate;
 use crate::trust::policy::{self, BundleFacts, Decision, POLICY_FILE, Policy, StrayWeights};
 use crate::trust::safeguards::Safeguard;
-use crate::trust::trust_file::{Authenticated, SignerStatus, Trust};
+use crate::trust::trust_file::{
+    Authenticated, Claim, SignerStatus, Trust, TrustedKey, TrustedPublic, shortfall, tally,
+};
 use std::path::Path;
 
 /// The policy a bundle carries.
@@ -28,14 +30,14 @@ pub struct CarriedPolicy {
 }
 
 impl CarriedPolicy {
-    /// The manifest's `[policy]` section for this policy.
-    pub fn reference(&self) -> PolicyRef {
+    /// The manifest's `[policy]` section for this policy, its digest with `alg` (the suite's).
+    pub fn reference(&self, alg: HashAlg) -> PolicyRef {
         PolicyRef {
             id: self.policy.id.clone(),
             version: self.policy.version,
             expires: self.policy.expires,
             path: self.path.clone(),
-            sha256: sha256(&self.bytes),
+            digest: alg.digest(&self.bytes),
         }
     }
 }
@@ -84,11 +86,12 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
                 bytes: bytes.clone(),
                 signatures: Vec::new(),
             });
-        } else if rest.ends_with(".minisig") && !rest.contains('/') {
+        } else if (rest.ends_with(".minisig") || rest.ends_with(".mldsa87")) && !rest.contains('/')
+        {
             signatures.push((artifact.to_string(), path.clone(), bytes.clone()));
         } else {
             return Err(format!(
-                "`{path}`: a policy artifact holds only {POLICY_FILE} and *.minisig signatures over it"
+                "`{path}`: a policy artifact holds only {POLICY_FILE} and signatures over it (*.minisig, NAME-KEYID.mldsa87)"
             ));
         }
     }
@@ -133,6 +136,7 @@ pub fn release_facts<'a>(
         notice_given: manifest.bundle.notice_given,
         not_before: manifest.bundle.not_before,
         stray_weights: stray_weights_by_name(manifest, governed),
+        suite: manifest.layout.suite,
     }
 }
 
@@ -252,6 +256,8 @@ pub struct PolicySigner {
     pub file: String,
     /// Key id.
     pub key_id: String,
+    /// Signature algorithm.
+    pub algorithm: SigAlg,
     /// Whether it counts toward the policy threshold.
     pub counted: bool,
     /// How it was judged.
@@ -282,46 +288,173 @@ pub struct PolicyOutcome {
     pub allowed_files: Vec<String>,
 }
 
+/// A signature over a carried policy file, parsed but not yet verified.
+pub enum PolicySignature {
+    /// A minisign signature over the file's bytes (`airlock sign-policy` or stock `minisign -S`).
+    Minisign(MinisignFile),
+    /// An ML-DSA-87 signature over a [`PolicyStatement`] binding the file's SHA-384; the key id
+    /// comes from the file name, `NAME-KEYID.mldsa87`.
+    MlDsa87 {
+        /// Key id from the file name.
+        key_id: String,
+        /// The signature file.
+        file: MlDsaFile,
+        /// Its statement, parsed.
+        statement: PolicyStatement,
+    },
+}
+
+impl PolicySignature {
+    /// Parses the policy signature at bundle path `path`, told apart by extension.
+    pub fn parse(path: &BundlePath, bytes: &[u8]) -> std::result::Result<Self, String> {
+        if path.as_str().ends_with(".minisig") {
+            return MinisignFile::parse(bytes).map(PolicySignature::Minisign);
+        }
+        let name = path.as_str().rsplit('/').next().unwrap_or("");
+        let key_id = name
+            .strip_suffix(".mldsa87")
+            .and_then(|stem| stem.rsplit_once('-'))
+            .map(|(_, id)| id)
+            .filter(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+            .ok_or("an ML-DSA-87 policy signature is named NAME-KEYID.mldsa87 (KEYID: 16 upper-case hex digits), as `airlock sign-policy` writes it")?
+            .to_string();
+        let file = MlDsaFile::parse(bytes)?;
+        let statement = PolicyStatement::parse(&file.statement)?;
+        Ok(PolicySignature::MlDsa87 {
+            key_id,
+            file,
+            statement,
+        })
+    }
+
+    /// The key id it names.
+    pub fn key_id(&self) -> &str {
+        match self {
+            PolicySignature::Minisign(f) => &f.key_id,
+            PolicySignature::MlDsa87 { key_id, .. } => key_id,
+        }
+    }
+
+    /// Its algorithm.
+    pub fn algorithm(&self) -> SigAlg {
+        match self {
+            PolicySignature::Minisign(_) => SigAlg::Ed25519,
+            PolicySignature::MlDsa87 { .. } => SigAlg::MlDsa87,
+        }
+    }
+
+    /// Verifies it over `carried` with `key`: a minisign signature over the exact bytes; an
+    /// ML-DSA-87 signature over its statement, whose SHA-384, id and version must be the policy's.
+    pub fn verify(
+        &self,
+        key: &TrustedKey,
+        carried: &CarriedPolicy,
+    ) -> std::result::Result<(), String> {
+        match (self, &key.public) {
+            (PolicySignature::Minisign(f), TrustedPublic::Ed25519(pk)) => {
+                f.verify(pk, &carried.bytes)
+            }
+            (
+                PolicySignature::MlDsa87 {
+                    file, statement, ..
+                },
+                TrustedPublic::MlDsa87(der),
+            ) => {
+                file.verify(der)?;
+                if statement.digest != HashAlg::Sha384.digest(&carried.bytes) {
+                    return Err(format!(
+                        "its statement binds {}, not this policy file's SHA-384",
+                        statement.digest.prefixed()
+                    ));
+                }
+                if statement.id != carried.policy.id || statement.version != carried.policy.version
+                {
+                    return Err(format!(
+                        "its statement names policy {} v{}; the file is {} v{}",
+                        statement.id, statement.version, carried.policy.id, carried.policy.version
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(format!(
+                "an {} signature names key {}, which is an {} key",
+                self.algorithm(),
+                key.id,
+                key.alg
+            )),
+        }
+    }
+}
+
+/// The key id and algorithm a policy signature names (for display; nothing is verified).
+pub fn policy_signature_key(
+    path: &BundlePath,
+    bytes: &[u8],
+) -> std::result::Result<(String, SigAlg), String> {
+    PolicySignature::parse(path, bytes).map(|s| (s.key_id().to_string(), s.algorithm()))
+}
+
 fn count_policy_signers(
     bundle: &Path,
     trust: &Trust,
     carried: &CarriedPolicy,
+    suite: crate::format::manifest::Suite,
 ) -> Result<Vec<PolicySigner>> {
-    let role = trust.roles.get(&Role::Policy);
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
+    let mut parsed = Vec::new();
+    let mut claims = Vec::new();
     for (path, bytes) in &carried.signatures {
-        let reject = |d: String| {
+        let sig = PolicySignature::parse(path, bytes).map_err(|d| {
             Error::rejected(
                 bundle,
                 Check::Signature,
                 format!("policy signature `{path}`: {d}"),
             )
-        };
-        let sig = MinisignFile::parse(bytes).map_err(reject)?;
-        let id = sig.key_id.clone();
-        let status = match role.and_then(|r| r.key(&id)) {
-            None if trust.roles_of(&id).is_empty() => SignerStatus::UnknownKey,
-            None => SignerStatus::WrongRole,
-            Some(key) => {
-                sig.verify(&key.public, &carried.bytes).map_err(reject)?;
-                // Counted by public key, not by the (unsigned) key id.
-                if seen.insert(key.bytes) {
-                    SignerStatus::Counted
-                } else {
-                    SignerStatus::DuplicateKey
-                }
-            }
-        };
-        let counted = status == SignerStatus::Counted;
-        out.push(PolicySigner {
+        })?;
+        claims.push(Claim {
             file: path.to_string(),
-            key_id: id,
-            counted,
-            status,
+            key_id: sig.key_id().to_string(),
+            algorithm: sig.algorithm(),
+            role: Role::Policy,
+            signed: match &sig {
+                PolicySignature::MlDsa87 { statement, .. } => statement.signed.to_string(),
+                PolicySignature::Minisign(_) => String::new(),
+            },
         });
+        parsed.push(sig);
     }
-    Ok(out)
+    let (reports, counts) = tally(trust, &claims, |i, key| {
+        parsed[i]
+            .verify(key, carried)
+            .map_err(|d| format!("policy signature `{}`: {d}", claims[i].file))
+    })
+    .map_err(|e| Error::rejected(bundle, Check::Signature, e))?;
+    if let Some(rt) = trust.roles.get(&Role::Policy) {
+        let have = counts.get(&Role::Policy).copied().unwrap_or(0);
+        if have < rt.threshold {
+            return Err(Error::rejected(
+                bundle,
+                Check::Threshold,
+                shortfall(
+                    Role::Policy,
+                    rt,
+                    have,
+                    &reports,
+                    suite,
+                    &format!(" on {}", carried.path),
+                ),
+            ));
+        }
+    }
+    Ok(reports
+        .into_iter()
+        .map(|r| PolicySigner {
+            file: r.file,
+            key_id: r.key_id,
+            algorithm: r.algorithm,
+            counted: r.counted,
+            status: r.status,
+        })
+        .collect())
 }
 
 /// Enforces the policy on the receiving side: the trust file's policy threshold, then every rule,
@@ -356,28 +489,7 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
                 "rule policy-present: the trust file pins policy keys, but the bundle carries no policy",
             ));
         };
-        outcome.signers = count_policy_signers(bundle, trust, carried)?;
-        let have = outcome.signers.iter().filter(|s| s.counted).count();
-        if have < threshold {
-            return Err(Error::rejected(
-                bundle,
-                Check::Threshold,
-                format!(
-                    "role policy needs {threshold} distinct trusted signature(s) on {}, found {have} ({})",
-                    carried.path,
-                    if outcome.signers.is_empty() {
-                        "no signatures".to_string()
-                    } else {
-                        outcome
-                            .signers
-                            .iter()
-                            .map(|s| format!("{}: {}", s.key_id, s.status.describe()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ),
-            ));
-        }
+        outcome.signers = count_policy_signers(bundle, trust, carried, manifest.layout.suite)?;
         outcome.decisions = policy::evaluate(&carried.policy, &facts(auth), now).map_err(reject)?;
         outcome.allowed_files = carried
             .policy

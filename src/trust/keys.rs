@@ -1,9 +1,12 @@
-//! minisign keys: generation in minisign's own file formats, loading secret keys (optionally
-//! password-protected), parsing public keys, and key ids as minisign prints them.
+//! Signing keys: minisign (Ed25519) keys in minisign's own file formats and ML-DSA-87 keys in
+//! PKCS#8/SPKI (`trust::mldsa`), behind one [`Signer`]; generation, loading secret keys (optionally
+//! password-protected, told apart by content), parsing public keys, key ids, and signing a
+//! manifest's statement.
 use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::BundleInfo;
-use crate::format::signature::Role;
+use crate::format::manifest::Manifest;
+use crate::format::signature::{Role, SigAlg, file_name};
 use crate::format::time::Timestamp;
+use crate::trust::mldsa::{MlDsaKey, SecretPemError};
 use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox};
 use std::fs;
 use std::io::Cursor;
@@ -27,6 +30,7 @@ pub fn public_key_bytes(pk: &PublicKey) -> [u8; 32] {
 }
 
 /// A loaded signing key with its public half.
+#[derive(Clone)]
 pub struct SigningKey {
     /// Secret key, decrypted.
     pub secret: SecretKey,
@@ -44,7 +48,10 @@ pub struct GeneratedKey {
     pub secret_path: PathBuf,
     /// The key id.
     pub id: String,
-    /// The public key's base64 line, for trust files.
+    /// The algorithm.
+    pub algorithm: SigAlg,
+    /// The key's entry for `keys = [...]` in trust files: minisign's base64 line, or
+    /// `ml-dsa-87:` + base64 of the SPKI DER.
     pub public_base64: String,
 }
 
@@ -54,10 +61,23 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Generates a key pair and writes `PREFIX.pub` and `PREFIX.key`. `password` `None` writes an
-/// unencrypted secret key. Refuses to overwrite unless `force`.
+/// Generates a minisign key pair and writes `PREFIX.pub` and `PREFIX.key`. `password` `None`
+/// writes an unencrypted secret key. Refuses to overwrite unless `force`.
 pub fn keygen(
     prefix: &Path,
+    password: Option<String>,
+    comment: Option<&str>,
+    force: bool,
+) -> Result<GeneratedKey> {
+    keygen_with(prefix, SigAlg::Ed25519, password, comment, force)
+}
+
+/// Generates a key pair of `alg` and writes `PREFIX.pub` and `PREFIX.key`: minisign's formats for
+/// Ed25519; for ML-DSA-87 a PEM SubjectPublicKeyInfo and a PEM PKCS#8 secret key (encrypted
+/// when `password` is given; `comment` does not apply). Refuses to overwrite unless `force`.
+pub fn keygen_with(
+    prefix: &Path,
+    alg: SigAlg,
     password: Option<String>,
     comment: Option<&str>,
     force: bool,
@@ -74,6 +94,24 @@ pub fn keygen(
                 ));
             }
         }
+    }
+    if alg == SigAlg::MlDsa87 {
+        let env = |e: String| Error::Environment(format!("ML-DSA-87 key generation: {e}"));
+        let key = MlDsaKey::generate().map_err(env)?;
+        let password = password.map(zeroize::Zeroizing::new);
+        let secret = key
+            .secret_pem(password.as_ref().map(|p| p.as_bytes()))
+            .map_err(env)?;
+        let public = key.public_pem().map_err(env)?;
+        write_new(&secret_path, secret.as_bytes(), 0o600, force)?;
+        write_new(&public_path, public.as_bytes(), 0o644, force)?;
+        return Ok(GeneratedKey {
+            public_path,
+            secret_path,
+            id: key.id.clone(),
+            algorithm: alg,
+            public_base64: key.trust_line(),
+        });
     }
     let pair = match password {
         Some(pw) => KeyPair::generate_encrypted_keypair(Some(pw)),
@@ -96,6 +134,7 @@ pub fn keygen(
         public_path,
         secret_path,
         id: public_key_id(&pair.pk),
+        algorithm: alg,
         public_base64: pair.pk.to_base64(),
     })
 }
@@ -217,23 +256,36 @@ pub fn parse_public_key(text: &str) -> std::result::Result<PublicKey, String> {
     result.map_err(|e| format!("`{trimmed}` is not a minisign public key: {e}"))
 }
 
-/// Signs `manifest_bytes` as `role`; returns the file name and the signature file's text.
-pub fn sign_manifest(
-    key: &SigningKey,
+/// The statement a manifest signature by `role` binds: the bundle's identity, the manifest's
+/// digest (the suite's algorithm), the role and the signing time.
+pub fn statement(
+    manifest: &Manifest,
     manifest_bytes: &[u8],
-    bundle: &BundleInfo,
     role: Role,
     now: Timestamp,
-) -> Result<(String, String), String> {
-    let comment = crate::format::signature::TrustedComment {
+) -> crate::format::signature::TrustedComment {
+    let bundle = &manifest.bundle;
+    crate::format::signature::TrustedComment {
         name: bundle.name.clone(),
         version: bundle.version.clone(),
         sequence: bundle.sequence,
         target: bundle.target.clone(),
-        manifest_sha256: crate::format::digest::sha256(manifest_bytes),
+        manifest_digest: manifest.digest_of(manifest_bytes),
         role,
         signed: now,
-    };
+    }
+}
+
+/// Signs `manifest_bytes` (the manifest `manifest`) as `role` with a minisign key; returns the
+/// file name and the signature file's text.
+pub fn sign_manifest(
+    key: &SigningKey,
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+    role: Role,
+    now: Timestamp,
+) -> Result<(String, String), String> {
+    let comment = statement(manifest, manifest_bytes, role, now);
     let sig = minisign::sign(
         Some(&key.public),
         &key.secret,
@@ -242,10 +294,118 @@ pub fn sign_manifest(
         Some(&format!("airlock {role} signature")),
     )
     .map_err(|e| format!("signing failed: {e}"))?;
-    Ok((
-        crate::format::signature::file_name(role, &key.id),
-        sig.into_string(),
-    ))
+    Ok((file_name(role, &key.id, SigAlg::Ed25519), sig.into_string()))
+}
+
+/// A key airlock can sign with: minisign (Ed25519) or ML-DSA-87.
+pub enum Signer {
+    /// A minisign secret key.
+    Minisign(SigningKey),
+    /// An ML-DSA-87 secret key.
+    MlDsa87(MlDsaKey),
+}
+
+impl Signer {
+    /// The key id (16 hex digits).
+    pub fn id(&self) -> &str {
+        match self {
+            Signer::Minisign(k) => &k.id,
+            Signer::MlDsa87(k) => &k.id,
+        }
+    }
+
+    /// The signature algorithm.
+    pub fn algorithm(&self) -> SigAlg {
+        match self {
+            Signer::Minisign(_) => SigAlg::Ed25519,
+            Signer::MlDsa87(_) => SigAlg::MlDsa87,
+        }
+    }
+
+    /// The manifest signature file `(name, text)` for `role`: a minisign file over the manifest
+    /// bytes with the statement as trusted comment, or an ML-DSA-87 file over the statement.
+    pub fn sign_manifest(
+        &self,
+        manifest: &Manifest,
+        manifest_bytes: &[u8],
+        role: Role,
+        now: Timestamp,
+    ) -> Result<(String, String), String> {
+        match self {
+            Signer::Minisign(k) => sign_manifest(k, manifest, manifest_bytes, role, now),
+            Signer::MlDsa87(k) => {
+                let comment = statement(manifest, manifest_bytes, role, now);
+                Ok((
+                    file_name(role, &k.id, SigAlg::MlDsa87),
+                    k.sign_statement(&comment.render())?,
+                ))
+            }
+        }
+    }
+}
+
+/// Loads a secret key of either kind from `path`, told apart by content: a minisign secret key
+/// (`untrusted comment:` ... as `airlock keygen` or `minisign -G` write it) or an ML-DSA-87
+/// PKCS#8 PEM (`PRIVATE KEY` / `ENCRYPTED PRIVATE KEY`). A public key is refused as such.
+pub fn load_signer(path: &Path, password_file: Option<&Path>) -> Result<Signer> {
+    let text = crate::util::fs::read_input_text(path, "secret key", 64 << 10)?;
+    let public_hint = "pass the .key file written by `airlock keygen`, not the .pub file";
+    if text.contains("-----BEGIN") {
+        let password = password_file.map(read_password_file).transpose()?;
+        let attempt = |pw: Option<&str>| MlDsaKey::from_secret_pem(&text, pw.map(str::as_bytes));
+        let loaded = match attempt(password.as_deref()) {
+            Err(SecretPemError::NeedsPassword) if std::io::stdin().is_terminal() => {
+                let pw = prompt_password(path)?;
+                attempt(Some(&pw))
+            }
+            other => other,
+        };
+        return loaded.map(Signer::MlDsa87).map_err(|e| match e {
+            SecretPemError::IsPublic => Error::config(
+                path,
+                "this is a public key (PEM PUBLIC KEY); signing needs the secret key",
+                public_hint,
+            ),
+            SecretPemError::NeedsPassword => Error::config(
+                path,
+                "the secret key is encrypted and no password was given",
+                "pass --password-file FILE (standard input is not a terminal, so airlock cannot prompt)",
+            ),
+            SecretPemError::WrongPassword => Error::config(
+                path,
+                "cannot decrypt the secret key: wrong password",
+                match password_file {
+                    Some(f) => format!("check the password on the first line of {}", f.display()),
+                    None => "check the password you typed".to_string(),
+                },
+            ),
+            SecretPemError::Malformed(e) => Error::config(
+                path,
+                format!("not an ML-DSA-87 secret key: {e}"),
+                "pass a key written by `airlock keygen --alg ml-dsa-87` (PKCS#8 PEM, as OpenSSL 3.5+ and pyca/cryptography write them)",
+            ),
+        });
+    }
+    if text.lines().nth(1).is_some_and(|l| l.trim().len() == 56) && parse_public_key(&text).is_ok()
+    {
+        return Err(Error::config(
+            path,
+            "this is a minisign public key; signing needs the secret key",
+            public_hint,
+        ));
+    }
+    load_signing_key(path, password_file).map(Signer::Minisign)
+}
+
+/// Asks for a key's password on the terminal, without echo.
+fn prompt_password(path: &Path) -> Result<String> {
+    rpassword::prompt_password(format!("password for {}: ", path.display())).map_err(|e| {
+        Error::config(
+            path,
+            format!("cannot read the password from the terminal: {e}"),
+            "pass --password-file FILE",
+        )
+    })
 }
 
 #[cfg(test)]

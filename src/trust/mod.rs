@@ -6,6 +6,7 @@
 pub mod enforce;
 pub mod gate;
 pub mod keys;
+pub mod mldsa;
 pub mod policy;
 pub mod safeguards;
 pub mod state;

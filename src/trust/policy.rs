@@ -2,7 +2,8 @@
 //! (by tree digest) may go to which targets, which safeguards each deployment must carry and at
 //! what minimum settings, which targets need advance notice, and which paths are exempt from the
 //! content gate. `evaluate` applies it to a bundle, at pack time and again on the receiving side.
-use crate::format::digest::{Digest, hex, parse_hex_digest};
+use crate::format::digest::Digest;
+use crate::format::manifest::Suite;
 use crate::format::path::check_label;
 use crate::format::time::Timestamp;
 use crate::trust::safeguards::{Safeguard, Strength};
@@ -22,14 +23,9 @@ pub struct ApprovedModel {
     /// Model (artifact) name.
     pub name: String,
     /// Approved tree digest.
-    #[serde(serialize_with = "ser_digest")]
     pub tree_digest: Digest,
     /// Targets it may be deployed to.
     pub targets: BTreeSet<String>,
-}
-
-fn ser_digest<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("sha256:{}", hex(d)))
 }
 
 /// A minimum a safeguard must meet.
@@ -176,6 +172,15 @@ pub struct SensitiveTarget {
     pub notice_days: u64,
 }
 
+/// A target whose bundles must be packed under a given suite (`[[target_suite]]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetSuite {
+    /// Target name.
+    pub target: String,
+    /// The suite its bundles must use.
+    pub suite: Suite,
+}
+
 /// A path exempt from the content gate.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AllowedFile {
@@ -204,6 +209,8 @@ pub struct Policy {
     pub sensitive_targets: Vec<SensitiveTarget>,
     /// Content gate exceptions.
     pub allowed_files: Vec<AllowedFile>,
+    /// Suites required per target.
+    pub target_suites: Vec<TargetSuite>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +225,15 @@ struct RawPolicy {
     sensitive_target: Vec<SensitiveRaw>,
     #[serde(default)]
     allowed_file: Vec<RawAllowed>,
+    #[serde(default)]
+    target_suite: Vec<RawTargetSuite>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTargetSuite {
+    target: String,
+    suite: String,
 }
 
 #[derive(Deserialize)]
@@ -357,9 +373,9 @@ impl Policy {
             .map(|m| {
                 let digest = m
                     .tree_digest
-                    .strip_prefix("sha256:")
-                    .and_then(parse_hex_digest)
-                    .ok_or_else(|| format!("model `{}`: tree_digest `{}` is not sha256:<64 hex digits> (see `airlock digest`)", m.name, m.tree_digest))?;
+                    .as_str();
+                let digest = Digest::parse_prefixed(digest)
+                    .ok_or_else(|| format!("model `{}`: tree_digest `{}` is not sha256:<64 hex digits> or sha384:<96 hex digits> (see `airlock digest`, `airlock digest --suite cnsa2`)", m.name, m.tree_digest))?;
                 Ok(ApprovedModel { name: m.name, tree_digest: digest, targets: m.targets })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -398,7 +414,24 @@ impl Policy {
                     reason: a.reason,
                 })
                 .collect(),
+            target_suites: Vec::new(),
         };
+        let mut policy = policy;
+        for t in raw.target_suite {
+            let suite = Suite::parse(&t.suite).ok_or_else(|| {
+                format!(
+                    "target_suite `{}`: suite `{}` is not classic or cnsa2",
+                    t.target, t.suite
+                )
+            })?;
+            if policy.target_suites.iter().any(|x| x.target == t.target) {
+                return Err(format!("target_suite `{}` is listed twice", t.target));
+            }
+            policy.target_suites.push(TargetSuite {
+                target: t.target,
+                suite,
+            });
+        }
         if policy.issued >= policy.expires {
             return Err("policy `expires` is not after `issued`".into());
         }
@@ -415,6 +448,8 @@ impl Policy {
 pub struct BundleFacts<'a> {
     /// The bundle's target.
     pub target: &'a str,
+    /// The bundle's cryptographic suite.
+    pub suite: Suite,
     /// Model artifacts: (name, tree digest).
     pub models: Vec<(&'a str, Digest)>,
     /// Safeguard configs: (bundle path, parsed config).
@@ -463,13 +498,13 @@ pub fn judge_stray_weights(
                 return Err(Violation {
                     rule: "model-approval",
                     detail: format!(
-                        "{} artifact `{}` holds `{}`, a {} weights file, and {pid} does not approve that artifact: weights travel as a `model` artifact the policy approves, as an artifact approved by tree digest ([[model]] name = \"{}\" tree_digest = \"sha256:{}\"), or as a file the policy names in [[allowed_file]]",
+                        "{} artifact `{}` holds `{}`, a {} weights file, and {pid} does not approve that artifact: weights travel as a `model` artifact the policy approves, as an artifact approved by tree digest ([[model]] name = \"{}\" tree_digest = \"{}\"), or as a file the policy names in [[allowed_file]]",
                         w.kind,
                         w.artifact,
                         w.path,
                         w.format,
                         w.artifact,
-                        hex(&w.tree_digest)
+                        w.tree_digest.prefixed()
                     ),
                 });
             }
@@ -488,11 +523,11 @@ pub fn judge_stray_weights(
             Some(_) => out.push(Decision {
                 rule: "model-approval",
                 detail: format!(
-                    "{} artifact `{}` (weights in `{}`) sha256:{} approved for `{target}` by {pid}",
+                    "{} artifact `{}` (weights in `{}`) {} approved for `{target}` by {pid}",
                     w.kind,
                     w.artifact,
                     w.path,
-                    hex(&w.tree_digest)
+                    w.tree_digest.prefixed()
                 ),
             }),
         }
@@ -512,7 +547,7 @@ pub struct Decision {
 /// A rule that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// Stable rule name: policy-expiry, model-approval, model-target, safeguard-missing,
+    /// Stable rule name: policy-expiry, model-approval, model-target, suite, safeguard-missing,
     /// safeguard-minimum, notice-period, not-before.
     pub rule: &'static str,
     /// What failed.
@@ -539,15 +574,53 @@ pub fn evaluate(
         rule: "policy-expiry",
         detail: format!("{pid} valid until {}", policy.expires),
     });
+    if let Some(t) = policy
+        .target_suites
+        .iter()
+        .find(|t| t.target == facts.target)
+    {
+        if t.suite != facts.suite {
+            return fail(
+                "suite",
+                format!(
+                    "{pid} requires the {} suite for target `{}`; this bundle is {}",
+                    t.suite.name(),
+                    t.target,
+                    facts.suite.name()
+                ),
+            );
+        }
+        out.push(Decision {
+            rule: "suite",
+            detail: format!(
+                "{} suite required for `{}` by {pid}",
+                t.suite.name(),
+                t.target
+            ),
+        });
+    }
     for (name, digest) in &facts.models {
         let approved: Vec<&ApprovedModel> =
             policy.models.iter().filter(|m| m.name == *name).collect();
         let Some(model) = approved.iter().find(|m| m.tree_digest == *digest) else {
+            let other_algorithm = !approved.is_empty()
+                && approved.iter().all(|m| m.tree_digest.alg() != digest.alg());
             return fail(
                 "model-approval",
                 format!(
-                    "model `{name}` with tree digest sha256:{} is not approved by {pid}",
-                    hex(digest)
+                    "model `{name}` with tree digest {} is not approved by {pid}{}",
+                    digest.prefixed(),
+                    if other_algorithm {
+                        format!(
+                            " (the policy approves `{name}` by {} digest only; for a {} bundle it must list the model's {} tree digest too, from `airlock digest --suite {}`)",
+                            approved[0].tree_digest.alg().name(),
+                            facts.suite.name(),
+                            digest.alg().name(),
+                            facts.suite.name()
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             );
         };
@@ -564,8 +637,8 @@ pub fn evaluate(
         out.push(Decision {
             rule: "model-approval",
             detail: format!(
-                "model `{name}` sha256:{} approved for `{}` by {pid}",
-                hex(digest),
+                "model `{name}` {} approved for `{}` by {pid}",
+                digest.prefixed(),
                 facts.target
             ),
         });
@@ -688,7 +761,8 @@ mod tests {
     fn facts<'a>(target: &'a str, strength: &str) -> BundleFacts<'a> {
         BundleFacts {
             target,
-            models: vec![("m", [0x11; 32])],
+            suite: Suite::Classic,
+            models: vec![("m", Digest::sha256([0x11; 32]))],
             safeguards: vec![(
                 "safeguard/cf/cf.toml".into(),
                 Safeguard::parse(
@@ -733,7 +807,7 @@ mod tests {
         f.safeguards.clear();
         assert_eq!(evaluate(&p, &f, NOW).unwrap_err().rule, "safeguard-missing");
         let mut f = facts("a", "high");
-        f.models[0].1 = [0x22; 32];
+        f.models[0].1 = Digest::sha256([0x22; 32]);
         assert_eq!(evaluate(&p, &f, NOW).unwrap_err().rule, "model-approval");
         assert_eq!(
             evaluate(&p, &facts("a", "high"), at(1_900_000_000))

@@ -2,8 +2,7 @@
 //! never blocking on a FIFO, bounded when read whole), removing a leftover of any type, and the
 //! lock file kept beside a destination.
 use crate::error::{Error, IoContext, Result};
-use crate::format::digest::Digest;
-use sha2::{Digest as _, Sha256};
+use crate::format::digest::{Digest, HashAlg};
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -154,10 +153,10 @@ impl Drop for DirLock {
 /// Read buffer size for hashing and packing.
 pub const CHUNK: usize = 1 << 20;
 
-/// sha256 and length of a file, read in bounded chunks.
-pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
+/// Digest (with `alg`) and length of a file, read in bounded chunks.
+pub fn hash_file(path: &Path, alg: HashAlg) -> Result<(Digest, u64)> {
     let mut file = open_input(path, "file")?;
-    let mut hasher = Sha256::new();
+    let mut hasher = alg.hasher();
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     loop {
@@ -168,7 +167,7 @@ pub fn hash_file(path: &Path) -> Result<(Digest, u64)> {
         hasher.update(&buf[..n]);
         total += n as u64;
     }
-    Ok((hasher.finalize().into(), total))
+    Ok((hasher.finish(), total))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! back through the library.
 use crate::support::common;
 
-use airlock::format::digest::{hex, sha256};
+use airlock::format::digest::{Digest, HashAlg, hex, sha256};
 use airlock::format::manifest::{Manifest, checksum_file, tree_digest};
 use airlock::format::{self, FRAME_SIZE, LARGE_FILE};
 use common::*;
@@ -110,7 +110,7 @@ fn round_trip_reproduces_every_file_with_normalised_modes() {
     let m = &opened.manifest;
     for f in &m.files {
         let (content, mode) = &expected[f.path.as_str()];
-        assert_eq!(f.sha256, sha256(content), "{}", f.path);
+        assert_eq!(f.digest.as_bytes(), sha256(content), "{}", f.path);
         assert_eq!(f.mode.bits(), *mode, "{}", f.path);
     }
     let plan = format::plan_frames(m.files.iter().map(|f| f.size));
@@ -143,7 +143,7 @@ fn pack_records_the_digest_of_a_last_file_ending_on_a_block_boundary() {
         let last = opened.manifest.files.last().unwrap();
         assert_eq!(last.path.as_str(), "model/m/z-last");
         assert_eq!(
-            hex(&last.sha256),
+            last.digest.hex(),
             hex(&sha256(&content)),
             "{case}: the manifest records the wrong digest"
         );
@@ -472,8 +472,10 @@ fn a_manifest_edited_after_signing_is_refused() {
     extended.bundle.expires = extended.bundle.expires.checked_add_days(365).unwrap();
 
     let mut swapped = original.clone();
-    swapped.files[0].sha256[0] ^= 1;
-    swapped.layout.checksums_sha256 = sha256(checksum_file(&swapped.files).as_bytes());
+    let mut flipped = swapped.files[0].digest.as_bytes().to_vec();
+    flipped[0] ^= 1;
+    swapped.files[0].digest = Digest::from_slice(HashAlg::Sha256, &flipped).unwrap();
+    swapped.layout.checksums = HashAlg::Sha256.digest(checksum_file(&swapped.files).as_bytes());
     for a in &mut swapped.artifacts {
         let prefix = a.path.as_str().len() + 1;
         let under: Vec<_> = swapped
@@ -482,9 +484,10 @@ fn a_manifest_edited_after_signing_is_refused() {
             .filter(|f| f.path.is_below(a.path.as_str()))
             .collect();
         a.tree_digest = tree_digest(
+            HashAlg::Sha256,
             under
                 .iter()
-                .map(|f| (&f.path.as_str()[prefix..], f.size, f.mode, f.sha256)),
+                .map(|f| (&f.path.as_str()[prefix..], f.size, f.mode, f.digest)),
         );
     }
 
@@ -516,8 +519,8 @@ fn a_manifest_edited_after_signing_is_refused() {
     let text = extended.to_canonical().into_bytes();
     let (name, sig) = airlock::trust::keys::sign_manifest(
         &key,
+        &extended,
         &text,
-        &extended.bundle,
         airlock::format::signature::Role::Release,
         airlock::format::time::Timestamp::from_unix(EPOCH).unwrap(),
     )
@@ -907,7 +910,7 @@ fn json_outputs_are_documents() {
     );
     assert_eq!(
         sheet["entries"][0]["sha256"],
-        hex(&opened.manifest.files[0].sha256)
+        opened.manifest.files[0].digest.hex()
     );
 
     let out = f.verify(&f.bundle, &f.trust, &["--deep"]);

@@ -388,10 +388,10 @@ proptest! {
             lines[line] = apply(lines[line].clone(), &ops);
             lines.join(&b'\n')
         };
-        let digest = airlock::format::digest::sha256(p.manifest_text.as_bytes());
+        let digest = p.manifest.digest_of(p.manifest_text.as_bytes());
         if let Ok(sig) = ParsedSignature::parse(name, &mutated, &p.manifest.bundle, &digest) {
-            let pk = airlock::trust::keys::parse_public_key(&key().public_base64).unwrap();
-            let _ = sig.verify(&pk, p.manifest_text.as_bytes());
+            let trusted = airlock::trust::trust_file::TrustedKey::parse(&key().public_base64).unwrap();
+            let _ = trusted.verify(&sig, p.manifest_text.as_bytes());
         }
     }
 }

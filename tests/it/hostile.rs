@@ -16,7 +16,6 @@
 //! first shows that a stock tar reader (the `tar` crate) really sees the hostile entry.
 use crate::support::craft;
 
-use airlock::format::digest::sha256;
 use airlock::format::manifest::FileEntry;
 use airlock::format::path::BundlePath;
 use airlock::format::{self, Mode};
@@ -221,7 +220,7 @@ fn fe(path: &str, content: &[u8]) -> FileEntry {
         path: BundlePath::parse(path).unwrap(),
         size: content.len() as u64,
         mode: Mode::Regular,
-        sha256: sha256(content),
+        digest: craft::digest(content),
     }
 }
 
@@ -1513,14 +1512,14 @@ fn zstd_bombs_are_refused_under_a_memory_limit() {
 #[test]
 fn manifest_frame_at_its_cap_is_refused_within_256_mib() {
     use airlock::format::manifest::{FrameRecord, plan_frames_for};
-    let empty = airlock::format::digest::sha256(b"");
+    let empty = craft::digest(b"");
     let mut p = Parts::honest(&small_files());
     p.manifest.files = (0..66_000)
         .map(|i| FileEntry {
             path: BundlePath::parse(&format!("data/a/f{i:07}")).unwrap(),
             size: 0,
             mode: Mode::Regular,
-            sha256: empty,
+            digest: empty,
         })
         .collect();
     p.manifest.artifacts = artifacts_for(&p.manifest.files);
@@ -1531,7 +1530,7 @@ fn manifest_frame_at_its_cap_is_refused_within_256_mib() {
             offset: 0,
             compressed_size: 0,
             uncompressed_size: s.len,
-            sha256: [0; 32],
+            digest: empty,
         })
         .collect();
     p.frames = spans.iter().map(|_| vec![0u8; 64]).collect();
@@ -1601,7 +1600,7 @@ fn many_artifacts_are_checked_in_linear_time() {
 /// it spent checking the manifest: the signature threshold is judged after the structure).
 fn artifact_check_time(n: usize) -> std::time::Duration {
     use airlock::format::manifest::{Artifact, FrameRecord, Kind, plan_frames_for, tree_digest};
-    let empty = airlock::format::digest::sha256(b"");
+    let empty = craft::digest(b"");
     let mut p = Parts::honest(&small_files());
     p.manifest.files = (0..n)
         .map(|i| fe(&format!("data/a{i:06}/f"), b""))
@@ -1611,7 +1610,10 @@ fn artifact_check_time(n: usize) -> std::time::Duration {
             kind: Kind::Data,
             name: format!("a{i:06}"),
             path: BundlePath::parse(&format!("data/a{i:06}")).unwrap(),
-            tree_digest: tree_digest([("f", 0, Mode::Regular, empty)]),
+            tree_digest: tree_digest(
+                airlock::format::digest::HashAlg::Sha256,
+                [("f", 0, Mode::Regular, empty)],
+            ),
             files: 1,
             bytes: 0,
         })
@@ -1623,7 +1625,7 @@ fn artifact_check_time(n: usize) -> std::time::Duration {
             offset: 0,
             compressed_size: 0,
             uncompressed_size: s.len,
-            sha256: [0; 32],
+            digest: empty,
         })
         .collect();
     p.frames = spans.iter().map(|_| vec![0u8; 64]).collect();

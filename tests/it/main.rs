@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod cnsa2;
 mod faults;
 mod fuzz;
 mod hostile;

@@ -6,8 +6,8 @@
 //! to a fresh layout, which `airlock verify --oci-layout` and `unpack --oci-layout` accept; and
 //! every tampering with a layout pulled through the registry is refused with exit 1 naming the
 //! layer. Volumes and deltas export like bundles; policy and safeguard files go with the models
-//! they govern. These tests need docker-registry, skopeo, umoci and python3 (with pip, or
-//! `AIRLOCK_TEST_PYTHON`), and fail (never skip) when one is missing.
+//! they govern. These tests need docker-registry, skopeo, umoci and python3 (the shared test venv,
+//! `support::pytools`), and fail (never skip) when one is missing.
 use crate::support::common::{self, *};
 use crate::support::registry::{self, Registry, Skopeo};
 
@@ -659,6 +659,197 @@ fn a_layout_pulled_through_a_real_registry_verifies_and_unpacks_on_the_host() {
         fs::read_to_string(host.join("acme-7b.toml"))
             .unwrap()
             .contains("sequence = 1")
+    );
+}
+
+/// A cnsa2 bundle (SHA-384 file digests, an ML-DSA-87 signature) exports to blobs named by
+/// their sha256 as the OCI spec requires, its proof carrying SHA384SUMS and the `.mldsa87`
+/// signature; the export is deterministic and a second one a no-op; through a real registry the
+/// host verifies and unpacks it; and a layer swapped for other bytes of its size, with manifest,
+/// config and index rewritten around the new sha256 (so every OCI digest checks out), is refused
+/// by the SHA-384 of the signed manifest, naming the layer.
+#[test]
+fn a_cnsa2_bundle_exports_and_its_layers_are_checked_against_the_sha384_manifest() {
+    let f = Fixture::new();
+    let ml = keygen_ml_dsa(f.tmp.path(), "release-ml");
+    let bundle = f.path("acme-7b-1.0.0-cnsa2.airlock.tar.zst");
+    assert_exit(
+        &run(pack_cmd(&f.spec, &ml, &bundle).args(["--suite", "cnsa2"])),
+        0,
+    );
+    let trust = f.path("trust-pq.toml");
+    fs::write(
+        &trust,
+        format!(
+            "site = \"{SITE}\"\n\n[roles.release]\nthreshold = 1\nalgorithms = [\"ml-dsa-87\"]\nkeys = [\"{}\"]\n",
+            ml.base64
+        ),
+    )
+    .unwrap();
+    let signed = common::open(&bundle);
+    assert_eq!(signed.manifest.layout.suite.name(), "cnsa2");
+
+    let a = f.path("layout-a");
+    let r = result(&export_in(&f.state, &bundle, &trust, &a, &[]));
+    assert_eq!(r["outcome"], "written", "{r}");
+    assert_eq!(r["suite"], "cnsa2", "{r}");
+    let l = Layout::new(&a);
+    let m = l.manifest(None);
+    assert_eq!(
+        m["annotations"]["io.github.airlock.manifest-sha256"],
+        hex(&signed.manifest_sha256)
+    );
+    let layers = m["layers"].as_array().unwrap();
+    // The proof is the cnsa2 frame: SHA384SUMS and the ML-DSA-87 signature, byte for byte.
+    let tar = signed.frame.to_tar();
+    assert_eq!(l.blob(layers[0]["digest"].as_str().unwrap()), tar);
+    let names: Vec<String> = tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "airlock/SHA384SUMS"), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".mldsa87")), "{names:?}");
+    // Every file layer is named by the sha256 of its content, which the manifest does not
+    // record; the manifest's SHA-384 of the same content is what the host checks it against.
+    let expected = expected_files();
+    assert_eq!(layers.len(), expected.len() + 1);
+    for (i, (filepath, source)) in expected.iter().enumerate() {
+        let content = fs::read(f.path("src").join(source)).unwrap();
+        let layer = &layers[i + 1];
+        assert_eq!(layer["annotations"]["org.cncf.model.filepath"], *filepath);
+        assert_eq!(
+            layer["digest"],
+            format!("sha256:{}", hex(&sha256(&content))),
+            "{filepath}"
+        );
+        assert_eq!(l.blob(layer["digest"].as_str().unwrap()), content);
+    }
+    let c = l.config(None);
+    let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
+    assert_eq!(c["modelfs"]["diffIds"], json!(diff_ids));
+    // Exactly the proof, the files, the config and the manifest: no temporary blob left.
+    let blobs: Vec<String> = fs::read_dir(a.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(blobs.len(), layers.len() + 2, "{blobs:?}");
+    assert!(blobs.iter().all(|b| !b.starts_with('.')), "{blobs:?}");
+    // Deterministic: another export with one thread is byte-identical; again into the same
+    // directory (whose sha256s are found by hashing its blobs) nothing is touched.
+    let b = f.path("layout-b");
+    result(&export_in(
+        &f.state,
+        &bundle,
+        &trust,
+        &b,
+        &["--threads", "1"],
+    ));
+    assert_eq!(files_of(&a), files_of(&b), "two cnsa2 exports differ");
+    let before = snapshot(&a);
+    let again = result(&export_in(&f.state, &bundle, &trust, &a, &[]));
+    assert_eq!(again["outcome"], "already-present", "{again}");
+    assert_eq!(snapshot(&a), before);
+    assert_no_staging(f.tmp.path());
+
+    // Through the registry to a host, which verifies and unpacks it.
+    let reg = Registry::start();
+    let skopeo = Skopeo::new();
+    skopeo.push(&a, TAG, &reg, TAG);
+    let pulled = f.path("pulled");
+    skopeo.pull(&reg, TAG, &pulled, TAG);
+    let host = f.path("host-state");
+    let r = result(&verify_layout(&host, &trust, &pulled, &[]));
+    assert_eq!(r["suite"], "cnsa2", "{r}");
+    assert_eq!(r["oci"]["manifest_digest"], l.manifest_digest(None));
+    let digest_check = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "file-digest")
+        .unwrap_or_else(|| panic!("no file-digest check: {r}"));
+    assert!(
+        digest_check["detail"].as_str().unwrap().contains("sha384"),
+        "{digest_check}"
+    );
+    let dest = f.path("models/acme-7b");
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    let r = result(&unpack_layout(&host, &trust, &pulled, &dest, &[]));
+    assert_eq!(r["outcome"], "installed", "{r}");
+    for (filepath, source) in &expected {
+        assert_eq!(
+            fs::read(dest.join(filepath)).unwrap(),
+            fs::read(f.path("src").join(source)).unwrap(),
+            "{filepath}"
+        );
+    }
+
+    // The attack a sha256-only check would miss: other bytes of the same size, with the
+    // layer's digest, the config's diffId, the manifest and the index all rewritten to the new
+    // sha256 in airlock's own canonical encoding (a textual substitution of the digest). Every
+    // OCI digest is consistent and the artifact is exactly what airlock would derive for that
+    // content; only the signed SHA-384 is not.
+    let i = l.layer(None, "config.json");
+    let old_digest = layers[i]["digest"].as_str().unwrap().to_string();
+    let mut forged = l.blob(&old_digest);
+    forged[0] ^= 0x20;
+    let substitute = |bytes: &[u8], from: &str, to: &str| -> Vec<u8> {
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(text.contains(from));
+        text.replace(from, to).into_bytes()
+    };
+    for (what, run_it) in [("verify", true), ("unpack", false)] {
+        let t = f.path(&format!("tampered-{what}"));
+        copy_tree(&pulled, &t);
+        let tl = Layout::new(&t);
+        let (new_digest, _) = tl.put(&forged);
+        let m = tl.manifest(None);
+        let config = substitute(
+            &tl.blob(m["config"]["digest"].as_str().unwrap()),
+            &old_digest,
+            &new_digest,
+        );
+        let (config_digest, _) = tl.put(&config);
+        let manifest = substitute(
+            &substitute(&tl.manifest_bytes(None), &old_digest, &new_digest),
+            m["config"]["digest"].as_str().unwrap(),
+            &config_digest,
+        );
+        let (manifest_digest, manifest_size) = tl.put(&manifest);
+        let mut index = tl.index();
+        index["manifests"][0]["digest"] = json!(manifest_digest);
+        index["manifests"][0]["size"] = json!(manifest_size);
+        tl.write_index(&index);
+        let out = if run_it {
+            verify_layout(&host, &trust, &t, &[])
+        } else {
+            unpack_layout(&host, &trust, &t, &f.path("models/tampered"), &[])
+        };
+        assert_eq!(assert_rejected(&out, &["file-digest"]), "file-digest");
+        let msg = error(&out)["message"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains("config.json") && msg.contains("sha384"),
+            "{what}: {msg}"
+        );
+        assert!(!f.path("models/tampered").exists());
+    }
+    assert_no_staging(dest.parent().unwrap());
+    // A dropped layer (everything rewritten) is named as one.
+    let t = f.path("tampered-drop");
+    copy_tree(&pulled, &t);
+    let tl = Layout::new(&t);
+    tl.rewrite_config(None, |c| {
+        c["modelfs"]["diffIds"].as_array_mut().unwrap().remove(i);
+    });
+    tl.rewrite_manifest(None, |m| {
+        m["layers"].as_array_mut().unwrap().remove(i);
+    });
+    let out = verify_layout(&host, &trust, &t, &[]);
+    assert_eq!(assert_rejected(&out, &["oci-artifact"]), "oci-artifact");
+    let msg = error(&out)["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("config.json") && msg.contains("a layer was dropped"),
+        "{msg}"
     );
 }
 

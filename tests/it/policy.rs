@@ -4,7 +4,9 @@
 //! unpack against trust.toml with a policy role, a site, a state directory and `--now`).
 use crate::support::common;
 
-use common::{Key, airlock, assert_exit, assert_rejected, json, keygen, run, stderr, write_trust};
+use common::{
+    Key, airlock, assert_exit, assert_rejected, copy_tree, json, keygen, run, stderr, write_trust,
+};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -110,18 +112,6 @@ impl Release {
 
     fn default_trust(&self) -> PathBuf {
         self.trust("aws-secret", &[&self.policy_key], 1)
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
     }
 }
 

@@ -6,7 +6,6 @@
 use crate::support::craft;
 
 use airlock::format::Mode;
-use airlock::format::digest::{hex, sha256};
 use assert_cmd::Command;
 use craft::{Entry, NOW, Parts, SIGNED, SITE, TestKey, file, trust_toml};
 use std::path::{Path, PathBuf};
@@ -20,13 +19,16 @@ fn policy_key() -> &'static TestKey {
 const MODEL_CONFIG: &[u8] = b"{\"model_type\": \"llama\"}\n";
 
 fn model_digest() -> String {
-    let d = airlock::format::manifest::tree_digest([(
-        "config.json",
-        MODEL_CONFIG.len() as u64,
-        Mode::Regular,
-        sha256(MODEL_CONFIG),
-    )]);
-    format!("sha256:{}", hex(&d))
+    let d = airlock::format::manifest::tree_digest(
+        airlock::format::digest::HashAlg::Sha256,
+        [(
+            "config.json",
+            MODEL_CONFIG.len() as u64,
+            Mode::Regular,
+            craft::digest(MODEL_CONFIG),
+        )],
+    );
+    d.prefixed()
 }
 
 /// A policy approving `digest` for `targets`, requiring a high content filter, with `extra` TOML.
@@ -50,7 +52,13 @@ fn files(policy_text: &str, safeguards: Vec<Entry>) -> Vec<Entry> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.toml");
     std::fs::write(&path, policy_text).unwrap();
-    let sig = airlock::pack::sign::sign_policy(&path, &policy_key().key, SIGNED, None).unwrap();
+    let sig = airlock::pack::sign::sign_policy(
+        &path,
+        &airlock::trust::keys::Signer::Minisign(policy_key().key.clone()),
+        SIGNED,
+        None,
+    )
+    .unwrap();
     let mut out = vec![
         file("model/m/config.json", MODEL_CONFIG),
         file("policy/p/policy.toml", policy_text),
@@ -142,6 +150,51 @@ fn a_bundle_the_policy_allows_passes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dest.join("safeguard/cf/content-filter.toml").is_file());
+}
+
+/// Issue 11: a policy requiring the cnsa2 suite for this site refuses a classic bundle on the
+/// receiving side too (a packer that ignored the rule), naming the rule.
+#[test]
+fn a_classic_bundle_for_a_target_requiring_cnsa2_is_refused() {
+    let rule = format!("\n[[target_suite]]\ntarget = \"{SITE}\"\nsuite = \"cnsa2\"\n");
+    assert_refused(
+        &Parts::honest(&files(
+            &policy(&model_digest(), &targets_here(), &rule),
+            vec![filter("high")],
+        )),
+        "rule suite",
+    );
+}
+
+/// Issue 11: an ML-DSA-87 signature binds a SHA-384 manifest digest, so a classic bundle carrying
+/// one (valid over its SHA-256 statement, by a trusted key) is refused as malformed.
+#[test]
+fn an_ml_dsa_signature_in_a_classic_bundle_is_refused() {
+    let mut parts = Parts::honest(&files(
+        &policy(&model_digest(), &targets_here(), ""),
+        vec![filter("high")],
+    ));
+    let key = airlock::trust::mldsa::MlDsaKey::generate().unwrap();
+    let signer = airlock::trust::keys::Signer::MlDsa87(key);
+    let (name, text) = signer
+        .sign_manifest(
+            &parts.manifest,
+            parts.manifest_text.as_bytes(),
+            airlock::format::signature::Role::Release,
+            SIGNED,
+        )
+        .unwrap();
+    parts.signatures.push((name, text.into_bytes()));
+    parts.signatures.sort();
+    let site = Site::new();
+    let bundle = site.write(&parts);
+    let out = site.run(&["verify"], &bundle);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bundle rejected by the signature check") && err.contains("cnsa2"),
+        "{err}"
+    );
 }
 
 #[test]

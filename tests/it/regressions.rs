@@ -236,15 +236,18 @@ fn tiny_safetensors() -> Vec<u8> {
 }
 
 fn approving_policy() -> String {
-    let d = airlock::format::manifest::tree_digest([(
-        "config.json",
-        MODEL_CONFIG.len() as u64,
-        airlock::format::Mode::Regular,
-        airlock::format::digest::sha256(MODEL_CONFIG),
-    )]);
+    let d = airlock::format::manifest::tree_digest(
+        airlock::format::digest::HashAlg::Sha256,
+        [(
+            "config.json",
+            MODEL_CONFIG.len() as u64,
+            airlock::format::Mode::Regular,
+            craft::digest(MODEL_CONFIG),
+        )],
+    );
     format!(
-        "{POLICY_HEAD}\n[[model]]\nname = \"m\"\ntree_digest = \"sha256:{}\"\ntargets = [\"{SITE}\"]\n",
-        airlock::format::digest::hex(&d)
+        "{POLICY_HEAD}\n[[model]]\nname = \"m\"\ntree_digest = \"{}\"\ntargets = [\"{SITE}\"]\n",
+        d.prefixed()
     )
 }
 

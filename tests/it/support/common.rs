@@ -221,6 +221,44 @@ pub fn keygen(dir: &Path, name: &str) -> Key {
     key
 }
 
+/// Generates an unencrypted ML-DSA-87 key pair `DIR/NAME.{pub,key}` with the binary; `base64`
+/// is its trust-file line (`ml-dsa-87:...`).
+pub fn keygen_ml_dsa(dir: &Path, name: &str) -> Key {
+    let prefix = dir.join(name);
+    let out = run(airlock()
+        .args([
+            "keygen",
+            "--alg",
+            "ml-dsa-87",
+            "--unencrypted",
+            "--json",
+            "--out",
+        ])
+        .arg(&prefix));
+    assert_exit(&out, 0);
+    let doc = json(&out);
+    assert_eq!(doc["result"]["algorithm"], "ml-dsa-87");
+    Key {
+        public: dir.join(format!("{name}.pub")),
+        secret: dir.join(format!("{name}.key")),
+        base64: doc["result"]["public_key"].as_str().unwrap().to_string(),
+        id: doc["result"]["key_id"].as_str().unwrap().to_string(),
+    }
+}
+
+/// Copies a directory tree (files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// Writes a spec: `[bundle]` with the fixed expiry and `SITE`, and one `[[artifact]]` per
 /// `(kind, name, path)` (paths relative to the spec).
 pub fn write_spec(

@@ -16,13 +16,13 @@
 //! 3. [`Parts::bytes`] assembles the file.
 #![allow(dead_code)]
 
-use airlock::format::digest::{Digest, sha256};
+use airlock::format::digest::{Digest, HashAlg};
 use airlock::format::frame::compress_frame;
 use airlock::format::manifest::{
-    Artifact, BundleInfo, FileEntry, FrameRecord, Kind, Layout, Manifest, checksum_file,
+    Artifact, BundleInfo, FileEntry, FrameRecord, Kind, Layout, Manifest, Suite, checksum_file,
     plan_frames_for, tree_digest,
 };
-use airlock::format::manifest_frame::{MANIFEST_PATH, SIGNATURES_DIR, SUMS_PATH};
+use airlock::format::manifest_frame::{MANIFEST_PATH, SIGNATURES_DIR};
 use airlock::format::path::BundlePath;
 use airlock::format::signature::Role;
 use airlock::format::time::Timestamp;
@@ -140,7 +140,7 @@ impl Entry {
             path: BundlePath::parse(&self.path).expect("crafted manifest paths are valid"),
             size: self.content.len() as u64,
             mode: self.mode,
-            sha256: sha256(&self.content),
+            digest: digest(&self.content),
         }
     }
 
@@ -248,9 +248,10 @@ pub fn artifacts_for(files: &[FileEntry]) -> Vec<Artifact> {
                 name: n.to_string(),
                 path: BundlePath::parse(&root).unwrap(),
                 tree_digest: tree_digest(
+                    HashAlg::Sha256,
                     under
                         .iter()
-                        .map(|f| (&f.path.as_str()[root.len() + 1..], f.size, f.mode, f.sha256)),
+                        .map(|f| (&f.path.as_str()[root.len() + 1..], f.size, f.mode, f.digest)),
                 ),
                 files: under.len() as u64,
                 bytes: under.iter().map(|f| f.size).sum(),
@@ -310,7 +311,7 @@ impl Parts {
                 .map(|(p, b)| (BundlePath::parse(p).unwrap(), b.clone()))
                 .collect();
             if let Ok(g) = airlock::trust::enforce::load_governed(&governed) {
-                parts.manifest.policy = g.policy.map(|p| p.reference());
+                parts.manifest.policy = g.policy.map(|p| p.reference(HashAlg::Sha256));
             }
             parts.seal();
         }
@@ -336,9 +337,10 @@ impl Parts {
         let manifest = Manifest {
             bundle: bundle_info("crafted"),
             layout: Layout {
+                suite: Suite::Classic,
                 zstd_level: level,
                 payload_bytes: 0,
-                checksums_sha256: [0; 32],
+                checksums: digest(&[]),
             },
             policy: None,
             artifacts: artifacts_for(&entries),
@@ -350,7 +352,7 @@ impl Parts {
                     offset: 0,
                     compressed_size: 0,
                     uncompressed_size: spans.get(i).map_or(p.len() as u64, |s| s.len),
-                    sha256: [0; 32],
+                    digest: digest(&[]),
                 })
                 .collect(),
             files: entries,
@@ -380,12 +382,12 @@ impl Parts {
         for (record, frame) in self.manifest.frames.iter_mut().zip(&self.frames) {
             record.offset = offset;
             record.compressed_size = frame.len() as u64;
-            record.sha256 = sha256(frame);
+            record.digest = self.manifest.layout.suite.hash().digest(frame);
             offset += frame.len() as u64;
         }
         self.manifest.layout.payload_bytes = offset;
         let sums = checksum_file(&self.manifest.files);
-        self.manifest.layout.checksums_sha256 = sha256(sums.as_bytes());
+        self.manifest.layout.checksums = self.manifest.layout.suite.hash().digest(sums.as_bytes());
         self.sums = sums.into_bytes();
         self.manifest_text = self.manifest.to_canonical();
         self.sign_text();
@@ -400,8 +402,8 @@ impl Parts {
     pub fn signature_by(&self, k: &TestKey, role: Role) -> (String, Vec<u8>) {
         let (name, text) = sign_manifest(
             &k.key,
+            &self.manifest,
             self.manifest_text.as_bytes(),
-            &self.manifest.bundle,
             role,
             SIGNED,
         )
@@ -419,7 +421,11 @@ impl Parts {
                 self.manifest_text.as_bytes(),
                 mtime,
             ));
-            out.extend(regular_entry(SUMS_PATH, &self.sums, mtime));
+            out.extend(regular_entry(
+                self.manifest.layout.suite.sums_path(),
+                &self.sums,
+                mtime,
+            ));
             for (path, bytes) in &self.copies {
                 out.extend(regular_entry(
                     &format!("{}/{path}", airlock::format::manifest_frame::COPIES_DIR),
@@ -793,7 +799,7 @@ pub fn footer(offset: u64, len: u64) -> Vec<u8> {
 /// The footer length, for tests.
 pub const FOOTER: u64 = FOOTER_LEN;
 
-/// sha256 helper re-exported for tests.
+/// The classic suite's (SHA-256) digest, as crafted bundles use it.
 pub fn digest(bytes: &[u8]) -> Digest {
-    sha256(bytes)
+    HashAlg::Sha256.digest(bytes)
 }

@@ -5,4 +5,5 @@
 
 pub mod common;
 pub mod craft;
+pub mod pytools;
 pub mod registry;

@@ -15,10 +15,9 @@
 //! cache to `/var/lib/containers/cache/`; it has no flag to move it.)
 //!
 //! Tools: `AIRLOCK_TEST_DOCKER_REGISTRY`, `AIRLOCK_TEST_SKOPEO`, `AIRLOCK_TEST_UMOCI` override the
-//! paths (default: `/usr/bin/…`, then `PATH`). `AIRLOCK_TEST_PYTHON` names a Python that has
-//! `modelpack-client` 0.1.0 and `jsonschema`; without it the tests create a venv once in cargo's
-//! target tmp dir (`python3 -m venv`, then `pip install`), which `scripts/test.sh` also does and
-//! exports. A missing tool fails the test with the command that installs it: CI must run these.
+//! paths (default: `/usr/bin/…`, then `PATH`). The Python readers run in the shared test venv
+//! (`support::pytools`: `$AIRLOCK_TEST_VENV`, else one the tests create from PyPI). A missing tool
+//! fails the test with the command that installs it: CI must run these.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -26,14 +25,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What installs the tools on Debian 12.
 pub const INSTALL_HINT: &str = "apt-get install -y docker-registry skopeo umoci";
-
-/// The pinned Python packages of the independent readers.
-pub const PYTHON_PACKAGES: &[&str] = &["modelpack-client==0.1.0", "jsonschema==4.26.0"];
 
 /// Per-command time cap for skopeo, umoci and Python runs, in seconds.
 pub const TOOL_TIMEOUT_SECS: u64 = 300;
@@ -344,46 +339,10 @@ pub fn umoci_ls(layout: &Path) -> Vec<String> {
     tags
 }
 
-/// A Python with the independent readers: `$AIRLOCK_TEST_PYTHON`, or a venv created once (per
-/// target directory) with [`PYTHON_PACKAGES`].
+/// The Python of the shared test venv (`support::pytools`), which holds `modelpack-client` and
+/// `jsonschema`.
 pub fn python() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("AIRLOCK_TEST_PYTHON") {
-                return PathBuf::from(p);
-            }
-            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oci-readers-venv");
-            let python = venv.join("bin/python3");
-            let has = |p: &Path| {
-                p.is_file()
-                    && Command::new(p)
-                        .args(["-c", "import modelpack_client, jsonschema"])
-                        .output()
-                        .is_ok_and(|o| o.status.success())
-            };
-            // Other test binaries may build it at the same time: one at a time, by a lock file.
-            let lock = std::fs::File::create(
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("oci-readers-venv.lock"),
-            )
-            .unwrap();
-            lock.lock().unwrap();
-            if !has(&python) {
-                let system = tool("python3", "AIRLOCK_TEST_SYSTEM_PYTHON");
-                let _ = std::fs::remove_dir_all(&venv);
-                run_ok(&system, &["-m", "venv", &venv.to_string_lossy()]);
-                let mut args = vec!["-m", "pip", "install", "--quiet"];
-                args.extend_from_slice(PYTHON_PACKAGES);
-                run_ok(&python, &args);
-                assert!(
-                    has(&python),
-                    "the venv at {} lacks modelpack_client",
-                    venv.display()
-                );
-            }
-            python
-        })
-        .clone()
+    crate::support::pytools::venv().join("bin/python")
 }
 
 /// Runs `tests/it/data/readers.py SUBCOMMAND ARGS...` with [`python`]; its one JSON line.
