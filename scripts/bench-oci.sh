@@ -5,15 +5,18 @@
 # (/usr/bin/time -v), beside `unpack` of the bundle itself, whose bound (docs/security.md) the
 # export must stay within. With --registry, the layout is also pushed into a throwaway
 # docker-registry on 127.0.0.1 and pulled back with skopeo, and the pulled copy is verified.
+# Baselines: `verify --oci-layout` beside `sha256sum` of every blob of the layout (and, for
+# `--suite cnsa2`, `sha384sum`, the digest a cnsa2 host must check).
 #
 # Usage: scripts/bench-oci.sh [--size-gib N] [--small-files N] [--reps N] [--registry]
-#                             [--bench-dir DIR] [--keep] [--no-build] [--json FILE]
+#                             [--suite classic|cnsa2] [--bench-dir DIR] [--keep] [--no-build]
+#                             [--json FILE]
 # Prints a markdown table on stdout; progress on stderr. Exit 0 ok, 1 a command failed, 2 usage,
 # 3 a tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SIZE_GIB=2 SMALL_FILES=300 REPS=1 REGISTRY=0 KEEP=0 BUILD=1
+SIZE_GIB=2 SMALL_FILES=300 REPS=1 REGISTRY=0 KEEP=0 BUILD=1 SUITE=classic
 BENCH_DIR=${BENCH_DIR:-/tmp} JSON=bench-oci-results.json
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,11 +24,12 @@ while [ $# -gt 0 ]; do
     --small-files) SMALL_FILES=$2; shift 2 ;;
     --reps) REPS=$2; shift 2 ;;
     --registry) REGISTRY=1; shift ;;
+    --suite) SUITE=$2; shift 2 ;;
     --bench-dir) BENCH_DIR=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --no-build) BUILD=0; shift ;;
     --json) JSON=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown flag $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,12 +74,21 @@ kind = "data"
 name = "bench-evals"
 path = "release/eval-data"
 EOF
-"$AIRLOCK" keygen --unencrypted --out "$WORK/release-key" -q
-printf 'site = "bench-site"\n[roles.release]\nthreshold = 1\nkeys = ["%s"]\n' \
-  "$(sed -n 2p "$WORK/release-key.pub")" >"$WORK/trust.toml"
-log "packing"
+case $SUITE in
+  classic)
+    "$AIRLOCK" keygen --unencrypted --out "$WORK/release-key" -q
+    printf 'site = "bench-site"\n[roles.release]\nthreshold = 1\nkeys = ["%s"]\n' \
+      "$(sed -n 2p "$WORK/release-key.pub")" >"$WORK/trust.toml" ;;
+  cnsa2)
+    pub=$("$AIRLOCK" keygen --alg ml-dsa-87 --unencrypted --out "$WORK/release-key" --json |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["public_key"])')
+    printf 'site = "bench-site"\n[roles.release]\nthreshold = 1\nalgorithms = ["ml-dsa-87"]\nkeys = ["%s"]\n' \
+      "$pub" >"$WORK/trust.toml" ;;
+  *) echo "--suite is classic or cnsa2" >&2; exit 2 ;;
+esac
+log "packing ($SUITE)"
 SOURCE_DATE_EPOCH=1700000000 "$AIRLOCK" pack "$WORK/spec.toml" --key "$WORK/release-key.key" \
-  -o "$WORK/bench.airlock.tar.zst" -q
+  --suite "$SUITE" -o "$WORK/bench.airlock.tar.zst" -q
 SRC_BYTES=$(du -sb "$WORK/release/model" | cut -f1)
 
 # measure NAME PREP CMD...: runs PREP (untimed), then CMD under /usr/bin/time -v, REPS times;
@@ -132,14 +145,20 @@ if [ $REGISTRY = 1 ]; then
 fi
 measure "verify --oci-layout" ':' \
   "$AIRLOCK" verify --oci-layout "$LAYOUT" "${CHECK[@]}"
+measure "sha256sum (blobs)" ':' \
+  sh -c 'sha256sum "$1"/blobs/sha256/* >/dev/null' sh "$LAYOUT"
+[ "$SUITE" = cnsa2 ] && measure "sha384sum (blobs)" ':' \
+  sh -c 'sha384sum "$1"/blobs/sha256/* >/dev/null' sh "$LAYOUT"
 measure "unpack --oci-layout" 'rm -rf "$WORK/host-model"' \
   "$AIRLOCK" unpack --oci-layout "$LAYOUT" "${CHECK[@]}" --dest "$WORK/host-model"
 
 rows=("unpack (bundle)" "export --oci-layout" "export (no-op re-run)")
 [ $REGISTRY = 1 ] && rows+=("skopeo push" "skopeo pull")
-rows+=("verify --oci-layout" "unpack --oci-layout")
+rows+=("verify --oci-layout" "sha256sum (blobs)")
+[ "$SUITE" = cnsa2 ] && rows+=("sha384sum (blobs)")
+rows+=("unpack --oci-layout")
 {
-  echo "## airlock fleet path: ${SIZE_GIB} GiB release ($(numfmt --to=iec "$SRC_BYTES") model files), median of $REPS"
+  echo "## airlock fleet path ($SUITE): ${SIZE_GIB} GiB release ($(numfmt --to=iec "$SRC_BYTES") model files), median of $REPS"
   echo
   echo "| command | wall s | peak RSS MiB |"
   echo "|---|---:|---:|"
@@ -152,7 +171,7 @@ import json, sys
 rows = sys.argv[2:]
 wall = {$(for r in "${rows[@]}"; do printf '"%s": "%s", ' "$r" "${WALL[$r]}"; done)}
 rss = {$(for r in "${rows[@]}"; do printf '"%s": "%s", ' "$r" "${RSS[$r]}"; done)}
-json.dump({"size_gib": $SIZE_GIB, "model_bytes": $SRC_BYTES, "reps": $REPS,
+json.dump({"suite": "$SUITE", "size_gib": $SIZE_GIB, "model_bytes": $SRC_BYTES, "reps": $REPS,
            "results": [{"command": r, "wall_s": wall[r], "peak_rss_mib": rss[r]} for r in rows]},
           open(sys.argv[1], "w"), indent=2)
 EOF

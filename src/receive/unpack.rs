@@ -525,7 +525,7 @@ fn install(staging: &Path, dest: &Path, b: &Beside, outcome: Outcome) -> Result<
 /// Whether `dest` holds exactly the tree of `plan` (sorted by `rel`): the same files (regular,
 /// not links), sizes, modes and contents (every file is hashed), and no other entries. Structure
 /// is checked first, so a tree that differs in shape is rejected without reading any content.
-pub fn tree_matches(dest: &Path, plan: &[Placed<'_>]) -> Result<bool> {
+pub(crate) fn tree_matches(dest: &Path, plan: &[Placed<'_>]) -> Result<bool> {
     let mut expected_dirs = BTreeSet::new();
     for f in plan {
         expected_dirs.extend(f.rel.ancestors().map(str::to_string));
