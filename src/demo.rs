@@ -1,7 +1,8 @@
 //! `airlock demo`: the whole job on the example release, as each side sees it — the model
 //! provider signs its policy, the release engineer packs (low side), the transfer officer inspects,
-//! verifies and countersigns (boundary), and the install script unpacks (high side). Every key is
-//! a throwaway made here; the example is copied so the repository is never written to.
+//! verifies and countersigns (boundary), the install script unpacks (high side), the enclave
+//! exports an OCI layout for its registry and an inference host verifies and installs from it.
+//! Every key is a throwaway made here; the example is copied so the repository is never written to.
 use crate::container::open;
 use crate::error::{Error, IoContext, Result};
 use crate::format::signature::Role;
@@ -232,6 +233,77 @@ pub fn run(spec_path: &Path, workdir: &Path, kept: bool, out: &mut impl Write) -
             )?;
         }
     }
+    // The fleet: the enclave exports what it ingested for its registry; each inference host
+    // verifies and installs what it pulls. (The registry is the enclave's; here the host reads
+    // the exported layout directly, which is byte for byte what `skopeo copy` pulls.)
+    let layout = workdir.join("acme-oci");
+    let exported = crate::receive::export::export(
+        &payload,
+        &trust,
+        &layout,
+        &crate::receive::export::ExportOptions {
+            now,
+            threads: default_threads(),
+            state: Some(StateDir {
+                path: workdir.join("state"),
+            }),
+            tag: None,
+        },
+    )?;
+    say(
+        out,
+        "\n== enclave ingest: export --oci-layout (one ModelPack artifact per model)\n".into(),
+    )?;
+    for a in &exported.artifacts {
+        say(
+            out,
+            format!(
+                "  {}: {} files, manifest {}\n  push with: skopeo copy --preserve-digests oci:{}:{} docker://REGISTRY/{}\n",
+                a.tag.as_deref().unwrap_or(""),
+                a.files.len(),
+                a.manifest_digest,
+                layout.display(),
+                a.tag.as_deref().unwrap_or(""),
+                a.tag.as_deref().unwrap_or("")
+            ),
+        )?;
+    }
+    let host_state = StateDir {
+        path: workdir.join("host-state"),
+    };
+    let pulled = crate::container::oci::open_layout(&layout, None)?;
+    let checked = crate::receive::oci::verify_layout(
+        &pulled,
+        &trust,
+        &VerifyOptions {
+            now,
+            deep: true,
+            threads: default_threads(),
+            state: Some(host_state.clone()),
+        },
+    )?;
+    let host_dest = workdir.join("host-model");
+    let host = crate::receive::oci::unpack_layout(
+        &pulled,
+        &trust,
+        &host_dest,
+        &UnpackOptions {
+            now,
+            threads: default_threads(),
+            replace: false,
+            state: Some(host_state),
+            model_configs: false,
+        },
+    )?;
+    say(
+        out,
+        format!(
+            "== inference host: verify --oci-layout ({} checks passed), unpack --oci-layout: {} files into {}\n",
+            checked.checks.len(),
+            host.verify.files,
+            host.dest
+        ),
+    )?;
     if kept {
         say(
             out,

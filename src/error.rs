@@ -41,11 +41,17 @@ pub enum Check {
     ContentGate,
     /// The audit log's hash chain.
     AuditLog,
+    /// An OCI image layout as OCI content: `oci-layout`, `index.json`, the manifest, config and
+    /// blobs against their descriptors' digests and sizes, caps, no links.
+    OciLayout,
+    /// An OCI artifact against the one airlock derives from the signed manifest it carries:
+    /// layers added, dropped or changed, the config or manifest edited, another bundle's proof.
+    OciArtifact,
 }
 
 impl Check {
     /// Every check, in the order of the JSON contract's enum (`docs/schema/v1/defs.json`).
-    pub const ALL: [Check; 15] = [
+    pub const ALL: [Check; 17] = [
         Check::Footer,
         Check::ManifestFrame,
         Check::Manifest,
@@ -61,6 +67,8 @@ impl Check {
         Check::Rollback,
         Check::ContentGate,
         Check::AuditLog,
+        Check::OciLayout,
+        Check::OciArtifact,
     ];
 
     /// The `check` values of errors that are not rejections: `usage` (bad flags, written by the
@@ -85,6 +93,8 @@ impl Check {
             Check::Rollback => "rollback",
             Check::ContentGate => "content-gate",
             Check::AuditLog => "audit-log",
+            Check::OciLayout => "oci-layout",
+            Check::OciArtifact => "oci-artifact",
         }
     }
 
@@ -117,6 +127,12 @@ impl Check {
             }
             Check::ContentGate => {
                 "the bundle holds a file of a refused type: remove it, or have the policy exempt its exact path"
+            }
+            Check::OciLayout => {
+                "the layout is damaged or was changed after export: copy it again from the registry into a fresh directory (skopeo copy docker://... oci:DIR:TAG)"
+            }
+            Check::OciArtifact => {
+                "the artifact is not the one airlock exports from its signed bundle: do not use it; export the verified bundle again and push that"
             }
         }
     }

@@ -7,12 +7,14 @@
 //!   footers, the manifest, the manifest frame, signature files). Pure; no trust, no policy.
 //! * [`container`]: the only place that tells a bundle from a volume set or a delta. `open`
 //!   yields an *unverified* signed manifest and a source of payload frames, each frame checked
-//!   against that manifest before it is decoded. Also the writers of those containers.
+//!   against that manifest before it is decoded. Also the writers of those containers, and the
+//!   OCI layout reader (hostile input) and writer of `export`.
 //! * [`trust`]: keys, the trust file and its thresholds, the policy, safeguards, the content gate,
 //!   rollback state. [`trust::Authenticated`] is built only by [`trust::authenticate`], and
 //!   everything that judges a bundle's content takes it.
-//! * [`pack`] (low side), [`receive`] (verify, unpack, audit), [`report`] (inspect, diff, every
-//!   human and JSON rendering): the commands' logic, over the layers above.
+//! * [`pack`] (low side), [`receive`] (verify, unpack, export, the fleet's OCI checks, audit),
+//!   [`report`] (inspect, diff, every human and JSON rendering): the commands' logic, over the
+//!   layers above.
 //! * [`util`]: the ordered pipeline, atomic output, progress, file-system and size helpers.
 //!
 //! `format` and `container` never import `trust`, `pack`, `receive` or `report`

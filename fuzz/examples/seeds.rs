@@ -146,7 +146,11 @@ fn main() {
 
     // manifest_frame: as stored (mode 0) and as its tar (mode 1).
     let mut stored = vec![0u8];
-    stored.extend_from_slice(&bundle.compressed);
+    stored.extend_from_slice(
+        bundle
+            .compressed_frame()
+            .expect("a packed bundle keeps its compressed frame"),
+    );
     put(&out, "manifest_frame", "stored", &stored);
     let mut tar = vec![1u8];
     tar.extend_from_slice(&bundle.frame.to_tar());

@@ -175,6 +175,25 @@ Examples:
       --audit-log audit.jsonl --json"
 );
 
+pub const EXPORT_HELP: &str = concat!(
+    trust_help!(),
+    "\
+The layout is an OCI image layout (image-spec 1.1) with one ModelPack artifact per model artifact:
+one layer per file, the safeguards and policy that govern the model, and the bundle's signed
+manifest frame as a layer of its own, so the proof travels with every copy (docs/format.md 11).
+The same bundle gives byte-identical blobs and manifests; the layout appears atomically.
+
+",
+    exit_codes!(),
+    "
+
+Examples:
+  # Every check unpack makes, then the layout for the enclave's registry.
+  $ airlock export acme-7b-1.0.0.airlock.tar.zst --trust trust.toml --oci-layout acme-oci
+  # Push it with stock skopeo; each host then runs `airlock verify --oci-layout`.
+  $ airlock export acme-7b-1.0.0.airlock.tar.zst --trust trust.toml --oci-layout acme-oci --json"
+);
+
 pub const SIGN_HELP: &str = concat!(
     exit_codes!(),
     "

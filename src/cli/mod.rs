@@ -13,6 +13,7 @@ pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod digest;
+pub mod export;
 pub mod help;
 pub mod inspect;
 pub mod join;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Verify, then extract atomically into --dest (staging directory beside it, then one rename).
     #[command(after_help = help::UNPACK_HELP)]
     Unpack(unpack::Args),
+    /// Verify like unpack, then write an OCI image layout of ModelPack artifacts (one per model) for a registry.
+    #[command(after_help = help::EXPORT_HELP)]
+    Export(export::Args),
     /// Add a countersignature, rewriting only the manifest frame and footer.
     #[command(after_help = help::SIGN_HELP)]
     Sign(sign::Args),
@@ -133,6 +137,7 @@ impl Command {
             Command::Inspect(_) => "inspect",
             Command::Verify(_) => "verify",
             Command::Unpack(_) => "unpack",
+            Command::Export(_) => "export",
             Command::Sign(_) => "sign",
             Command::Digest(_) => "digest",
             Command::Bom(_) => "bom",
@@ -155,6 +160,7 @@ impl Command {
             Command::Inspect(a) => &a.output,
             Command::Verify(a) => &a.check.output,
             Command::Unpack(a) => &a.check.output,
+            Command::Export(a) => &a.check.output,
             Command::Sign(a) => &a.output,
             Command::Digest(a) => &a.output,
             Command::Bom(a) => &a.output,
@@ -177,6 +183,7 @@ impl Command {
             Command::Inspect(a) => a.run(),
             Command::Verify(a) => a.run(),
             Command::Unpack(a) => a.run(),
+            Command::Export(a) => a.run(),
             Command::Sign(a) => a.run(),
             Command::Digest(a) => a.run(),
             Command::Bom(a) => a.run(),

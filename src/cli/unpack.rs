@@ -12,18 +12,31 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The bundle, the first volume of a split bundle (the others are found by number), or a
-    /// delta (with --base).
-    pub bundle: PathBuf,
+    /// delta (with --base). Not with --oci-layout.
+    #[arg(required_unless_present = "oci_layout", conflicts_with = "oci_layout")]
+    pub bundle: Option<PathBuf>,
     /// More volumes of the same split bundle, e.g. `unpack NAME.airlock.tar.zst.0* --dest DIR`.
     /// Their frames are read straight from the volumes (no joined copy); a bad one names its volume.
-    #[arg(value_name = "MORE_VOLUMES")]
+    #[arg(value_name = "MORE_VOLUMES", conflicts_with = "oci_layout")]
     pub more_volumes: Vec<PathBuf>,
     /// BUNDLE is a delta made against OLD_BUNDLE: unpack the new bundle, reading each frame from
     /// the delta or OLD_BUNDLE (no rebuilt copy is written). OLD_BUNDLE must be the exact base
     /// (manifest sha256), every frame of it intact, and carry
     /// signatures that meet the trust file's thresholds; its expiry is not judged.
-    #[arg(long, value_name = "OLD_BUNDLE")]
+    #[arg(long, value_name = "OLD_BUNDLE", conflicts_with = "oci_layout")]
     pub base: Option<PathBuf>,
+    /// Install the artifact of an OCI image layout instead (see `verify --oci-layout`): DIR then
+    /// holds its files at their org.cncf.model.filepath, the model's files at the top.
+    #[arg(long, value_name = "LAYOUT")]
+    pub oci_layout: Option<PathBuf>,
+    /// With --oci-layout: the artifact to install, by its index.json tag.
+    #[arg(
+        long,
+        value_name = "TAG",
+        requires = "oci_layout",
+        conflicts_with = "bundle"
+    )]
+    pub tag: Option<String>,
     /// Shared flags.
     #[command(flatten)]
     pub check: CheckArgs,
@@ -56,12 +69,27 @@ impl Args {
         if let Some(bom) = &self.bom {
             airlock::receive::unpack::check_outside_dest(bom, &self.dest)?;
         }
+        if let Some(layout) = &self.oci_layout {
+            let r = airlock::receive::logged(
+                "unpack",
+                layout,
+                self.check.audit_log.as_deref(),
+                now,
+                || airlock::container::oci::open_layout(layout, self.tag.as_deref()),
+                |l| &l.signed,
+                |l| airlock::receive::oci::unpack_layout(l, &trust, &self.dest, &opts),
+                |r| &r.verify,
+            )?;
+            return Done::stderr(&r, render::unpack(&r));
+        }
+        // clap requires BUNDLE unless --oci-layout is given.
+        let bundle = self.bundle.as_deref().unwrap_or(std::path::Path::new("-"));
         let r = airlock::receive::logged(
             "unpack",
-            &self.bundle,
+            bundle,
             self.check.audit_log.as_deref(),
             now,
-            || Payload::open(&self.bundle, &self.more_volumes, self.base.as_deref()),
+            || Payload::open(bundle, &self.more_volumes, self.base.as_deref()),
             |p| p.signed(),
             |p| {
                 let mut r = unpack(p, &trust, &self.dest, &opts)?;

@@ -12,8 +12,24 @@ use std::path::PathBuf;
 pub struct Args {
     /// The bundle; or one volume (NAME.airlock.tar.zst.002) of a split bundle: its frames are
     /// checked against the signed manifest copy it carries and the files it holds are listed; or a
-    /// delta: its signatures and the frames it carries are checked (no base needed).
-    pub bundle: PathBuf,
+    /// delta: its signatures and the frames it carries are checked (no base needed). Not with
+    /// --oci-layout.
+    #[arg(required_unless_present = "oci_layout", conflicts_with = "oci_layout")]
+    pub bundle: Option<PathBuf>,
+    /// Verify an OCI image layout instead (`airlock export`'s, or one pulled from a registry with
+    /// `skopeo copy docker://REGISTRY/REPO:TAG oci:DIR:TAG`): the signed manifest its proof layer
+    /// carries, then every layer against it (every layer is hashed; --deep changes nothing).
+    #[arg(long, value_name = "DIR")]
+    pub oci_layout: Option<PathBuf>,
+    /// With --oci-layout: the artifact to verify, by its index.json tag (needed when the layout
+    /// holds several).
+    #[arg(
+        long,
+        value_name = "TAG",
+        requires = "oci_layout",
+        conflicts_with = "bundle"
+    )]
+    pub tag: Option<String>,
     /// Shared flags.
     #[command(flatten)]
     pub check: CheckArgs,
@@ -46,12 +62,27 @@ impl Args {
             threads: self.check.threads.get(),
             state: Some(self.check.state()),
         };
+        if let Some(dir) = &self.oci_layout {
+            let r = airlock::receive::logged(
+                "verify",
+                dir,
+                self.check.audit_log.as_deref(),
+                now,
+                || airlock::container::oci::open_layout(dir, self.tag.as_deref()),
+                |l| &l.signed,
+                |l| airlock::receive::oci::verify_layout(l, &trust, &opts),
+                |r| r,
+            )?;
+            return Done::stderr(&r, render::verify(&r));
+        }
+        // clap requires BUNDLE unless --oci-layout is given.
+        let bundle = self.bundle.as_deref().unwrap_or(std::path::Path::new("-"));
         let r = airlock::receive::logged(
             "verify",
-            &self.bundle,
+            bundle,
             self.check.audit_log.as_deref(),
             now,
-            || airlock::container::open(&self.bundle),
+            || airlock::container::open(bundle),
             |o| o.signed(),
             |o| verify(o, &trust, &opts),
             |r| r,

@@ -208,7 +208,7 @@ pub fn write_delta(new: &OpenedBundle, base: &SignedManifest, output: &Path) -> 
         payload += len;
         i = j + 1;
     }
-    let manifest_frame = &new.signed.compressed;
+    let manifest_frame = new.signed.compressed_frame()?;
     let mut w = BufWriter::new(dest);
     w.write_all(manifest_frame).ctx("write", &temp_path)?;
     w.write_all(&skippable_header((8 * carried.len()) as u32))
@@ -484,7 +484,7 @@ pub fn rebuild(
     )?;
     let bundle_bytes = write_tail(
         writer,
-        &delta.signed.compressed,
+        delta.signed.compressed_frame()?,
         m.layout.payload_bytes,
         out_path,
     )?;

@@ -11,6 +11,7 @@
 //! refusals of the wrong kind of file the same way everywhere.
 pub mod bundle;
 pub mod delta;
+pub mod oci;
 pub mod payload;
 pub mod volume;
 pub(crate) mod write;
@@ -21,8 +22,10 @@ pub use payload::FrameSource;
 pub use volume::OpenedVolume;
 
 use crate::error::{Check, Error, IoContext, Result};
+use crate::format::MANIFEST_FRAME_CAP;
 use crate::format::digest::{Digest, sha256};
 use crate::format::footer::{FOOTER_LEN, skippable_header};
+use crate::format::frame::decompress_frame;
 use crate::format::manifest::Suite;
 use crate::format::manifest::{Manifest, is_governed};
 use crate::format::manifest_frame::ManifestFrame;
@@ -42,6 +45,8 @@ pub enum Container {
     Volume,
     /// A delta bundle.
     Delta,
+    /// An OCI image layout holding an exported artifact (`docs/format.md` section 10).
+    OciLayout,
 }
 
 impl Container {
@@ -51,6 +56,7 @@ impl Container {
             Container::Bundle => "bundle",
             Container::Volume => "volume",
             Container::Delta => "delta",
+            Container::OciLayout => "OCI layout",
         }
     }
 }
@@ -58,6 +64,9 @@ impl Container {
 /// Reads the tail of `path` and says which footer it ends with (`docs/format.md` 7.1).
 pub fn sniff(path: &Path) -> Result<Container> {
     refuse_stdin(path)?;
+    if path.is_dir() && path.join("oci-layout").exists() {
+        return Ok(Container::OciLayout);
+    }
     let file = crate::util::fs::open_input(path, "bundle")?;
     let len = file.metadata().ctx("read", path)?.len();
     let tag_at = |footer_len: u64| -> Result<Option<[u8; 8]>> {
@@ -100,10 +109,12 @@ pub(crate) fn refuse_stdin(path: &Path) -> Result<()> {
 /// checked for trust: `trust::authenticate` does that.
 #[derive(Clone)]
 pub struct SignedManifest {
-    /// The file it was read from (a bundle, volume or delta).
+    /// The file it was read from (a bundle, volume or delta; or an OCI layout directory).
     pub path: PathBuf,
-    /// The compressed manifest frame, byte for byte as stored.
-    pub compressed: Vec<u8>,
+    /// The compressed manifest frame, byte for byte as a bundle, volume or delta stores it;
+    /// `None` for a frame carried as its tar (the proof layer of an OCI layout), whose
+    /// compressed form was never part of what is signed. Use [`SignedManifest::compressed_frame`].
+    pub compressed: Option<Vec<u8>>,
     /// The decoded manifest frame.
     pub frame: ManifestFrame,
     /// The parsed manifest.
@@ -121,9 +132,27 @@ impl SignedManifest {
     /// Decodes the manifest frame `compressed` read from `path`, applying every check of
     /// `docs/format.md` 1.2, 3, 4 and 5 that needs no trust file.
     pub fn decode(path: &Path, compressed: Vec<u8>) -> Result<SignedManifest> {
+        let tar = decompress_frame(&compressed, MANIFEST_FRAME_CAP)
+            .map_err(|e| Error::rejected(path, Check::ManifestFrame, e))?;
+        let mut signed = SignedManifest::from_tar(path, &tar)?;
+        signed.compressed = Some(compressed);
+        Ok(signed)
+    }
+
+    /// Decodes a manifest frame's uncompressed tar (at most the manifest-frame cap) read from
+    /// `path`: the same checks as [`SignedManifest::decode`] after its decompression.
+    pub fn from_tar(path: &Path, tar: &[u8]) -> Result<SignedManifest> {
         let reject = |check: Check, detail: String| Error::rejected(path, check, detail);
-        let frame =
-            ManifestFrame::decode(&compressed).map_err(|e| reject(Check::ManifestFrame, e))?;
+        if tar.len() as u64 > MANIFEST_FRAME_CAP {
+            return Err(reject(
+                Check::ManifestFrame,
+                format!(
+                    "the manifest frame's tar is {} bytes, over the cap of {MANIFEST_FRAME_CAP}",
+                    tar.len()
+                ),
+            ));
+        }
+        let frame = ManifestFrame::from_tar(tar).map_err(|e| reject(Check::ManifestFrame, e))?;
         let manifest = Manifest::parse(&frame.manifest).map_err(|e| reject(Check::Manifest, e))?;
         if manifest.bundle.mtime != frame.mtime {
             return Err(reject(
@@ -142,16 +171,17 @@ impl SignedManifest {
             ));
         }
         check_copies(&manifest, &frame).map_err(|e| reject(Check::ManifestFrame, e))?;
-        SignedManifest::assemble(path, compressed, frame, manifest)
+        SignedManifest::assemble(path, None, frame, manifest)
             .map_err(|e| reject(Check::Signature, e))
     }
 
     /// The signed manifest of a frame and the manifest it holds: the manifest's sha256, and its
     /// signature files parsed and bound to it (the error names the signature file). What
     /// [`SignedManifest::decode`] ends with, and what `pack` builds from the frame it just wrote.
+    /// `compressed` is the frame as stored, `None` for a frame carried as its tar.
     pub(crate) fn assemble(
         path: &Path,
-        compressed: Vec<u8>,
+        compressed: Option<Vec<u8>>,
         frame: ManifestFrame,
         manifest: Manifest,
     ) -> std::result::Result<SignedManifest, String> {
@@ -184,6 +214,17 @@ impl SignedManifest {
             manifest_sha256,
             manifest_digest,
             signatures,
+        })
+    }
+
+    /// The compressed manifest frame as stored, for writers that copy it (volumes, deltas,
+    /// rebuilt bundles); an internal error for a frame read from an OCI layout.
+    pub fn compressed_frame(&self) -> Result<&[u8]> {
+        self.compressed.as_deref().ok_or_else(|| {
+            Error::Internal(format!(
+                "{} carries the manifest frame as a tar, not as the compressed frame a bundle needs",
+                self.path.display()
+            ))
         })
     }
 
@@ -320,6 +361,15 @@ impl Opened {
     }
 }
 
+/// The refusal of an OCI layout directory where a bundle file is expected.
+fn layout_given(path: &Path) -> Error {
+    Error::config(
+        path,
+        "is an OCI image layout, not a bundle file",
+        format!("pass it as --oci-layout {}", path.display()),
+    )
+}
+
 /// Opens any airlock file far enough to read its signed manifest: the one `open` for commands
 /// that read a single file.
 pub fn open(path: &Path) -> Result<Opened> {
@@ -327,6 +377,7 @@ pub fn open(path: &Path) -> Result<Opened> {
         Container::Bundle => Opened::Bundle(bundle::open(path)?),
         Container::Volume => Opened::Volume(volume::open_volume(path)?),
         Container::Delta => Opened::Delta(delta::open_delta(path)?),
+        Container::OciLayout => return Err(layout_given(path)),
     })
 }
 
@@ -397,6 +448,7 @@ impl Payload {
                 paths.extend(more.iter().cloned());
                 Ok(Payload::Volumes(volume::open_set(&paths)?))
             }
+            (Container::OciLayout, _) => Err(layout_given(first)),
             (_, Some(_)) => Err(Error::config(
                 "--base",
                 format!(

@@ -333,7 +333,7 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
     let reserve = volume_reserve(&bundle.signed);
     let plans = plan_volumes(m, reserve, size)?;
     let count = plans.len() as u32;
-    let manifest_frame = &bundle.signed.compressed;
+    let manifest_frame = bundle.signed.compressed_frame()?;
     let mut written = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         let number = i as u32 + 1;
@@ -410,6 +410,7 @@ pub(crate) fn open_set(paths: &[PathBuf]) -> Result<Vec<OpenedVolume>> {
             }
             Container::Bundle => "use the bundle as it is, on its own",
             Container::Delta => "rebuild the bundle with `airlock patch OLD DELTA -o NEW`",
+            Container::OciLayout => "pass the volumes of one split bundle, not a layout directory",
         };
         super::open_kind(
             path,
@@ -597,7 +598,7 @@ pub(crate) fn join_into(
     )?;
     write_tail(
         writer,
-        &volumes[0].signed.compressed,
+        volumes[0].signed.compressed_frame()?,
         m.layout.payload_bytes,
         out_path,
     )

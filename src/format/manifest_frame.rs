@@ -89,7 +89,11 @@ impl ManifestFrame {
         Self::from_tar(&tar)
     }
 
-    fn from_tar(tar: &[u8]) -> Result<ManifestFrame, String> {
+    /// Decodes the uncompressed tar of a manifest frame, strictly: the entries in the order
+    /// above, each with its canonical header and zero padding, then exactly two zero blocks.
+    /// So [`ManifestFrame::to_tar`] gives back exactly the bytes accepted (the proof layer of
+    /// an OCI export carries this tar).
+    pub fn from_tar(tar: &[u8]) -> Result<ManifestFrame, String> {
         let mut pos = 0usize;
         let mut next =
             |expect_name: Option<&str>| -> Result<Option<(String, Vec<u8>, u64)>, String> {

@@ -10,13 +10,15 @@
 //! * [`frame`]: the frame rule and the zstd frame codec with its caps;
 //! * [`footer`]: the footers of bundles, volumes and deltas;
 //! * [`manifest`], [`manifest_frame`]: the signed manifest and the capped frame that carries it;
-//! * [`signature`]: the one minisign signature-file parser and the trusted comment.
+//! * [`signature`]: the one minisign signature-file parser and the trusted comment;
+//! * [`oci`]: the OCI layout and ModelPack documents of `export`, derived from the manifest.
 pub mod digest;
 pub mod footer;
 pub mod frame;
 pub mod header;
 pub mod manifest;
 pub mod manifest_frame;
+pub mod oci;
 pub mod path;
 pub mod signature;
 pub mod time;

@@ -383,11 +383,12 @@ pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, 
         manifest_offset: payload_bytes,
         manifest_len: compressed.len() as u64,
     };
-    let signed = SignedManifest::assemble(&output, compressed, frame, manifest).map_err(|e| {
-        Error::Internal(format!(
-            "the release signature just made does not parse: {e}"
-        ))
-    })?;
+    let signed =
+        SignedManifest::assemble(&output, Some(compressed), frame, manifest).map_err(|e| {
+            Error::Internal(format!(
+                "the release signature just made does not parse: {e}"
+            ))
+        })?;
     let bundle = OpenedBundle {
         signed,
         file,

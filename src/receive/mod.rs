@@ -1,7 +1,11 @@
 //! `receive/`: the high side — `verify` (everything decided from the signed manifest, then every
-//! frame), `unpack` (the same, then an atomic install), and the hash-chained audit log of every
-//! decision, written whatever the outcome by [`logged`].
+//! frame), `unpack` (the same, then an atomic install), `export` (the same checks, then an OCI
+//! layout of ModelPack artifacts for the enclave's registry), `verify`/`unpack` of such a layout
+//! on an inference host ([`oci`]), and the hash-chained audit log of every decision, written
+//! whatever the outcome by [`logged`].
 pub mod audit;
+pub mod export;
+pub mod oci;
 pub mod unpack;
 pub mod verify;
 

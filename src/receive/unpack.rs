@@ -4,13 +4,15 @@
 //! or untouched. A lock beside the destination serialises concurrent runs; leftovers of a killed
 //! run are removed by the next one; re-running over the identical tree (contents hashed) is a no-op.
 use crate::container::delta::DeltaFrames;
-use crate::container::payload::{FrameSource, stream_payload};
+use crate::container::payload::stream_payload;
 use crate::container::{Payload, SignedManifest};
 use crate::error::Check;
 use crate::error::{Error, IoContext, Result};
+use crate::format::Mode;
 use crate::format::digest::hex;
 use crate::format::manifest::{FileEntry, Manifest};
-use crate::receive::verify::{CheckOutcome, VerifyReport, check_authenticity, report};
+use crate::format::path::BundlePath;
+use crate::receive::verify::{Accepted, CheckOutcome, VerifyReport, check_authenticity, report};
 use crate::trust::enforce::{WeightsRule, gate_file};
 use crate::trust::state::StateDir;
 use crate::trust::{Trust, authenticate};
@@ -91,7 +93,9 @@ struct Beside {
     staging_prefix: String,
 }
 
-fn beside(dest: &Path) -> Result<Beside> {
+/// The helper paths beside `dest`, after refusing a destination that cannot be installed at;
+/// `flag` names it in hints (`--dest`, `--oci-layout`).
+fn beside(dest: &Path, flag: &str) -> Result<Beside> {
     let name = dest.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         Error::config(
             dest,
@@ -104,14 +108,14 @@ fn beside(dest: &Path) -> Result<Beside> {
             return Err(Error::config(
                 dest,
                 "the destination is a symbolic link; airlock installs a tree in place of the destination, so a link would be replaced, not followed",
-                "pass the directory the link points to as --dest",
+                format!("pass the directory the link points to as {flag}"),
             ));
         }
         Ok(meta) if !meta.is_dir() => {
             return Err(Error::config(
                 dest,
                 "the destination exists and is not a directory",
-                "remove or rename that file, or choose another --dest",
+                format!("remove or rename that file, or choose another {flag}"),
             ));
         }
         _ => {}
@@ -126,7 +130,7 @@ fn beside(dest: &Path) -> Result<Beside> {
         return Err(Error::config(
             dest,
             why,
-            "create the parent directory first, or choose another --dest",
+            format!("create the parent directory first, or choose another {flag}"),
         ));
     }
     Ok(Beside {
@@ -149,116 +153,30 @@ pub fn unpack(
 ) -> Result<UnpackReport> {
     let signed = payload.signed();
     let mut accepted = check_authenticity(signed, trust, opts.now, opts.state.as_ref())?;
+    check_delta_base(payload, trust, &mut accepted)?;
     let frames = payload.frames();
-    if let Payload::Delta { delta, base } = payload {
-        authenticate(&base.signed, trust)?;
-        let checked = DeltaFrames::new(delta, base).check_unused_base_frames()?;
-        accepted.checks.push(CheckOutcome {
-            check: Check::FrameDigest.name(),
-            detail: format!(
-                "base {}: sha256 of {} the new bundle does not use matches the base's manifest",
-                base.signed.path.display(),
-                count(checked, "frame")
-            ),
-        });
-    }
-    let bundle = signed;
     let m = &signed.manifest;
-    let b = beside(dest)?;
-    // Removed again when this function returns, on every path.
-    let lock = DirLock::acquire(&b.lock)?;
-    remove_leftovers(&b)?;
-    let manifest_hex = hex(&bundle.manifest_sha256);
-    // Install scripts often `mkdir -p` the destination first: an empty directory is absent (the
-    // rename replaces an empty directory atomically).
-    let exists = fs::symlink_metadata(dest).is_ok() && !is_empty_dir(dest)?;
-    let outcome = if exists {
-        // No receipt is trusted: the installed tree itself is compared, contents included, so a
-        // run killed right after its rename, or a tree edited since, is judged by what is there.
-        if tree_matches(dest, m)? {
-            Outcome::AlreadyPresent
-        } else if !opts.replace {
-            return Err(Error::config(
-                dest,
-                "already exists and does not hold this bundle's tree",
-                "choose another --dest, or pass --replace to swap the existing tree atomically",
-            ));
-        } else {
-            Outcome::Replaced
-        }
-    } else {
-        Outcome::Installed
-    };
-    // The sequence is checked again, and recorded, under the state lock around the install:
-    // otherwise two concurrent installs of one name could both pass the early check and the lower
-    // one could be installed last while the state says the higher.
-    let commit = |install_tree: &dyn Fn() -> Result<()>| -> Result<()> {
-        match &opts.state {
-            None => install_tree(),
-            Some(state) => {
-                let locked = state.lock()?;
-                locked.check_rollback(
-                    &bundle.path,
-                    &m.bundle.name,
-                    m.bundle.sequence,
-                    &manifest_hex,
-                )?;
-                install_tree()?;
-                locked.record(&m.bundle.name, m.bundle.sequence, &manifest_hex)
-            }
-        }
-    };
-    if outcome == Outcome::AlreadyPresent {
-        commit(&|| Ok(()))?;
-        accepted.checks.push(CheckOutcome {
-            check: Check::FileDigest.name(),
-            detail: format!(
-                "the installed tree at {} is this bundle's: {}, sizes, modes and {} digests match, nothing else is there",
-                dest.display(),
-                count(m.files.len(), "file"),
-                m.layout.suite.hash().name()
-            ),
-        });
-    } else {
-        let staging = b
-            .parent
-            .join(format!("{}{}", b.staging_prefix, std::process::id()));
-        let allowed: Vec<String> = accepted
-            .policy
-            .allowed_files
-            .iter()
-            .map(|a| a.path.clone())
-            .collect();
-        // The model-approval rule on file contents, when the policy is enforced (its signatures
-        // met the trust file's threshold): weights outside model artifacts must be approved.
-        let weights = accepted
-            .auth
-            .governed()
-            .policy
-            .as_ref()
-            .filter(|_| accepted.policy.enforced)
-            .map(|carried| WeightsRule {
-                policy: &carried.policy,
-                manifest: m,
-            });
-        let result = extract(bundle, frames.as_ref(), &staging, opts.threads)
-            .and_then(|()| {
-                for f in &m.files {
-                    gate_file(
-                        &bundle.path,
-                        &f.path,
-                        &f.path.under(&staging),
-                        &allowed,
-                        weights.as_ref(),
-                    )?;
-                }
-                Ok(())
-            })
-            .and_then(|()| commit(&|| install(&staging, dest, &b, outcome)));
-        if result.is_err() {
-            let _ = remove_any(&staging);
-        }
-        result?;
+    let plan: Vec<Placed<'_>> = m
+        .files
+        .iter()
+        .map(|entry| Placed {
+            rel: entry.path.clone(),
+            entry,
+        })
+        .collect();
+    let outcome = install_files(signed, &mut accepted, dest, opts, &plan, &|staging| {
+        extract(staging, m.bundle.mtime, |begin, end| {
+            stream_payload(
+                &signed.path,
+                m,
+                frames.as_ref(),
+                opts.threads,
+                |entry| begin(&entry.path),
+                |entry, written| end(entry.mode, written),
+            )
+        })
+    })?;
+    if outcome != Outcome::AlreadyPresent {
         accepted.checks.push(CheckOutcome {
             check: Check::FrameDigest.name(),
             detail: format!(
@@ -266,26 +184,13 @@ pub fn unpack(
                 count(m.frames.len(), "frame")
             ),
         });
-        accepted.checks.push(CheckOutcome {
-            check: Check::FileDigest.name(),
-            detail: format!(
-                "{} written, matching size and {}",
-                count(m.files.len(), "file"),
-                m.layout.suite.hash().name()
-            ),
-        });
-        accepted.checks.push(CheckOutcome {
-            check: Check::ContentGate.name(),
-            detail: format!("{} passed the content gate", count(m.files.len(), "file")),
-        });
     }
-    // Read before the lock is released, so nothing swaps the tree in between.
+    // The installed config.json files, for a BOM's model cards (already checked above).
     let model_configs = if opts.model_configs {
         installed_configs(m, dest)?
     } else {
         ModelConfigs::new()
     };
-    drop(lock);
     Ok(UnpackReport {
         verify: report(
             &payload.describe(),
@@ -320,6 +225,28 @@ pub fn check_outside_dest(bom: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// For a delta: the base's signatures must meet the trust file's thresholds, and every base
+/// frame the new bundle does not use must match the base's own manifest (`unpack` and `export`).
+pub(crate) fn check_delta_base(
+    payload: &Payload,
+    trust: &Trust,
+    accepted: &mut Accepted<'_>,
+) -> Result<()> {
+    if let Payload::Delta { delta, base } = payload {
+        authenticate(&base.signed, trust)?;
+        let checked = DeltaFrames::new(delta, base).check_unused_base_frames()?;
+        accepted.checks.push(CheckOutcome {
+            check: Check::FrameDigest.name(),
+            detail: format!(
+                "base {}: {} the new bundle does not use match the base's manifest",
+                base.signed.path.display(),
+                count(checked, "frame")
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The largest `config.json` read for a model card; a larger one gives no facts.
 const MAX_CONFIG_JSON: u64 = 1 << 20;
 
@@ -348,6 +275,184 @@ fn installed_configs(m: &Manifest, dest: &Path) -> Result<ModelConfigs> {
     Ok(out)
 }
 
+/// One file of an install: where it goes below the destination, and the signed manifest entry
+/// it must match (whose bundle path the content gate judges).
+#[derive(Debug, Clone)]
+pub struct Placed<'a> {
+    /// Its path below the destination.
+    pub rel: BundlePath,
+    /// Its entry in the signed manifest.
+    pub entry: &'a FileEntry,
+}
+
+/// Installs the files `plan` (sorted by `rel`) at `dest` atomically, after the checks in
+/// `accepted`: under the lock beside `dest`, an identical tree already there is a no-op, another
+/// tree is swapped only with `--replace`; otherwise `write` fills a staging directory beside
+/// `dest`, every file passes the content gate, and the staging directory is renamed into place
+/// with the rollback state checked and recorded around the rename. Shared by `unpack` of a
+/// bundle and of an OCI layout: only `write`, where the file contents come from, differs.
+pub(crate) fn install_files(
+    signed: &SignedManifest,
+    accepted: &mut Accepted<'_>,
+    dest: &Path,
+    opts: &UnpackOptions,
+    plan: &[Placed<'_>],
+    write: &dyn Fn(&Path) -> Result<()>,
+) -> Result<Outcome> {
+    let allowed: Vec<String> = accepted
+        .policy
+        .allowed_files
+        .iter()
+        .map(|a| a.path.clone())
+        .collect();
+    // The model-approval rule on file contents, when the policy is enforced (its signatures
+    // met the trust file's threshold): weights outside model artifacts must be approved.
+    let weights = accepted
+        .auth
+        .governed()
+        .policy
+        .as_ref()
+        .filter(|_| accepted.policy.enforced)
+        .map(|carried| WeightsRule {
+            policy: &carried.policy,
+            manifest: &signed.manifest,
+        });
+    let outcome = install_atomically(
+        signed,
+        dest,
+        opts.state.as_ref(),
+        &Existing {
+            matches: &|d| tree_matches(d, plan),
+            flag: "--dest",
+            refused: "already exists and does not hold this bundle's tree",
+            hint: "choose another --dest, or pass --replace to swap the existing tree atomically",
+            replace: opts.replace,
+        },
+        &|staging| {
+            write(staging)?;
+            for f in plan {
+                gate_file(
+                    &signed.path,
+                    &f.entry.path,
+                    &f.rel.under(staging),
+                    &allowed,
+                    weights.as_ref(),
+                )?;
+            }
+            Ok(())
+        },
+    )?;
+    if outcome == Outcome::AlreadyPresent {
+        accepted.checks.push(CheckOutcome {
+            check: Check::FileDigest.name(),
+            detail: format!(
+                "the installed tree at {} is this bundle's: {}, sizes, modes and {} digests match, nothing else is there",
+                dest.display(),
+                count(plan.len(), "file"),
+                signed.manifest.layout.suite.hash().name()
+            ),
+        });
+    } else {
+        accepted.checks.push(CheckOutcome {
+            check: Check::FileDigest.name(),
+            detail: format!(
+                "{} written, matching size and {}",
+                count(plan.len(), "file"),
+                signed.manifest.layout.suite.hash().name()
+            ),
+        });
+        accepted.checks.push(CheckOutcome {
+            check: Check::ContentGate.name(),
+            detail: format!("{} passed the content gate", count(plan.len(), "file")),
+        });
+    }
+    Ok(outcome)
+}
+
+/// How [`install_atomically`] treats a destination that exists and is not empty.
+pub(crate) struct Existing<'a> {
+    /// The flag that named the destination, for hints.
+    pub flag: &'a str,
+    /// Whether it already holds exactly what would be installed.
+    pub matches: &'a dyn Fn(&Path) -> Result<bool>,
+    /// The refusal when it holds something else and `replace` is off.
+    pub refused: &'a str,
+    /// Its hint.
+    pub hint: &'a str,
+    /// Swap it out atomically instead of refusing.
+    pub replace: bool,
+}
+
+/// The atomic install of a directory at `dest`, whatever fills it (`unpack`, `export`): the lock
+/// beside `dest` serialises runs and the leftovers of killed runs are removed under it; an empty
+/// directory counts as absent; an existing one that `existing.matches` is a no-op (the rollback
+/// state is still recorded); otherwise `fill` writes a staging directory beside `dest` (it must
+/// create it), which is renamed (or with `replace` exchanged) into place while the state lock is
+/// held, the sequence checked again and recorded. The staging directory is removed on any error.
+pub(crate) fn install_atomically(
+    signed: &SignedManifest,
+    dest: &Path,
+    state: Option<&StateDir>,
+    existing: &Existing<'_>,
+    fill: &dyn Fn(&Path) -> Result<()>,
+) -> Result<Outcome> {
+    let m = &signed.manifest;
+    let b = beside(dest, existing.flag)?;
+    // Removed again when this function returns, on every path.
+    let lock = DirLock::acquire(&b.lock)?;
+    remove_leftovers(&b)?;
+    let manifest_hex = hex(&signed.manifest_sha256);
+    // Install scripts often `mkdir -p` the destination first: an empty directory is absent (the
+    // rename replaces an empty directory atomically).
+    let exists = fs::symlink_metadata(dest).is_ok() && !is_empty_dir(dest)?;
+    let outcome = if exists {
+        // No receipt is trusted: the installed tree itself is compared, contents included, so a
+        // run killed right after its rename, or a tree edited since, is judged by what is there.
+        if (existing.matches)(dest)? {
+            Outcome::AlreadyPresent
+        } else if !existing.replace {
+            return Err(Error::config(dest, existing.refused, existing.hint));
+        } else {
+            Outcome::Replaced
+        }
+    } else {
+        Outcome::Installed
+    };
+    // The sequence is checked again, and recorded, under the state lock around the install:
+    // otherwise two concurrent installs of one name could both pass the early check and the lower
+    // one could be installed last while the state says the higher.
+    let commit = |install_tree: &dyn Fn() -> Result<()>| -> Result<()> {
+        match state {
+            None => install_tree(),
+            Some(state) => {
+                let locked = state.lock()?;
+                locked.check_rollback(
+                    &signed.path,
+                    &m.bundle.name,
+                    m.bundle.sequence,
+                    &manifest_hex,
+                )?;
+                install_tree()?;
+                locked.record(&m.bundle.name, m.bundle.sequence, &manifest_hex)
+            }
+        }
+    };
+    if outcome == Outcome::AlreadyPresent {
+        commit(&|| Ok(()))?;
+    } else {
+        let staging = b
+            .parent
+            .join(format!("{}{}", b.staging_prefix, std::process::id()));
+        let result = fill(&staging).and_then(|()| commit(&|| install(&staging, dest, &b, outcome)));
+        if result.is_err() {
+            let _ = remove_any(&staging);
+        }
+        result?;
+    }
+    drop(lock);
+    Ok(outcome)
+}
+
 fn remove_leftovers(b: &Beside) -> Result<()> {
     for entry in fs::read_dir(&b.parent).ctx("list", &b.parent)? {
         let entry = entry.ctx("list", &b.parent)?;
@@ -370,17 +475,21 @@ fn is_empty_dir(dest: &Path) -> Result<bool> {
     Ok(fs::read_dir(dest).ctx("list", dest)?.next().is_none())
 }
 
-fn mtime_of(m: &Manifest) -> std::time::SystemTime {
-    UNIX_EPOCH + Duration::from_secs(m.bundle.mtime)
-}
+/// Begins one file below the staging directory: its writer.
+pub(crate) type BeginFile<'a> = dyn FnMut(&BundlePath) -> Result<WrittenFile> + 'a;
+/// Ends one file whose content has been checked: sets its mode and mtime and queues its fsync.
+pub(crate) type EndFile<'a> = dyn FnMut(Mode, WrittenFile) -> Result<()> + 'a;
 
-fn extract(
-    bundle: &SignedManifest,
-    source: &dyn FrameSource,
+/// Creates the staging directory and lets `fill` write the files into it, through `begin` (the
+/// file's parent directories are created, the file is created new, mode 0600) and `end` (called
+/// once the caller has checked the content: mode and mtime set, fsync queued). Every file and
+/// directory is fsynced before this returns, and directories get mode 0755 and `mtime`.
+pub(crate) fn extract(
     staging: &Path,
-    threads: usize,
+    mtime: u64,
+    fill: impl FnOnce(&mut BeginFile<'_>, &mut EndFile<'_>) -> Result<()>,
 ) -> Result<()> {
-    let m = &bundle.manifest;
+    let mtime = UNIX_EPOCH + Duration::from_secs(mtime);
     fs::create_dir(staging).ctx("create staging directory", staging)?;
     let mut dirs = BTreeSet::new();
     // Files are fsynced on a thread of their own, so the disk flushes one file while the next is
@@ -399,48 +508,44 @@ fn extract(
             }
             first_error.map_or(Ok(()), Err)
         });
-        let streamed = stream_payload(
-            &bundle.path,
-            m,
-            source,
-            threads,
-            |entry: &FileEntry| {
-                let target = entry.path.under(staging);
-                for dir in entry.path.ancestors() {
-                    if dirs.insert(dir.to_string()) {
-                        let p = staging.join(dir);
-                        fs::create_dir(&p).ctx("create directory", &p)?;
-                    }
+        let mut begin = |rel: &BundlePath| -> Result<WrittenFile> {
+            let target = rel.under(staging);
+            for dir in rel.ancestors() {
+                if dirs.insert(dir.to_string()) {
+                    let p = staging.join(dir);
+                    fs::create_dir(&p).ctx("create directory", &p)?;
                 }
-                let file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&target)
-                    .ctx("create", &target)?;
-                Ok(WrittenFile {
-                    writer: BufWriter::with_capacity(1 << 20, file),
-                    path: target,
-                })
-            },
-            |entry, written| {
-                let WrittenFile { writer, path } = written;
-                let file = writer
-                    .into_inner()
-                    .map_err(|e| Error::io("write", &path, e.into_error()))?;
-                file.set_permissions(fs::Permissions::from_mode(entry.mode.bits()))
-                    .ctx("set mode of", &path)?;
-                file.set_modified(mtime_of(m)).ctx("set mtime of", &path)?;
-                to_sync
-                    .send((file, path))
-                    .map_err(|_| Error::Internal("the fsync thread stopped".into()))
-            },
-        );
-        drop(to_sync);
+            }
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&target)
+                .ctx("create", &target)?;
+            Ok(WrittenFile {
+                writer: BufWriter::with_capacity(1 << 20, file),
+                path: target,
+            })
+        };
+        // `move`: dropping `end` drops the sender, which ends the fsync thread's loop.
+        let mut end = move |mode: Mode, written: WrittenFile| -> Result<()> {
+            let WrittenFile { writer, path } = written;
+            let file = writer
+                .into_inner()
+                .map_err(|e| Error::io("write", &path, e.into_error()))?;
+            file.set_permissions(fs::Permissions::from_mode(mode.bits()))
+                .ctx("set mode of", &path)?;
+            file.set_modified(mtime).ctx("set mtime of", &path)?;
+            to_sync
+                .send((file, path))
+                .map_err(|_| Error::Internal("the fsync thread stopped".into()))
+        };
+        let filled = fill(&mut begin, &mut end);
+        drop(end);
         let flushed = syncer
             .join()
             .unwrap_or_else(|_| Err(Error::Internal("the fsync thread panicked".into())));
-        streamed.and(flushed)
+        filled.and(flushed)
     })?;
     // Deepest directories first, so setting a child's times never disturbs its parent's.
     for dir in dirs.iter().rev().chain(std::iter::once(&String::new())) {
@@ -452,13 +557,13 @@ fn extract(
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).ctx("set mode of", &p)?;
         let handle = File::open(&p).ctx("open", &p)?;
         handle.sync_all().ctx("sync", &p)?;
-        handle.set_modified(mtime_of(m)).ctx("set mtime of", &p)?;
+        handle.set_modified(mtime).ctx("set mtime of", &p)?;
     }
     Ok(())
 }
 
 /// A file being extracted: the buffered writer and its path for error messages.
-struct WrittenFile {
+pub(crate) struct WrittenFile {
     writer: BufWriter<File>,
     path: PathBuf,
 }
@@ -495,13 +600,13 @@ fn install(staging: &Path, dest: &Path, b: &Beside, outcome: Outcome) -> Result<
     sync_dir(&b.parent)
 }
 
-/// Whether `dest` holds exactly the manifest's tree: the same files (regular, not links), sizes,
-/// modes and contents (every file is hashed), and no other entries. Structure is checked first, so
-/// a tree that differs in shape is rejected without reading any content.
-pub(crate) fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
+/// Whether `dest` holds exactly the tree of `plan` (sorted by `rel`): the same files (regular,
+/// not links), sizes, modes and contents (every file is hashed), and no other entries. Structure
+/// is checked first, so a tree that differs in shape is rejected without reading any content.
+pub(crate) fn tree_matches(dest: &Path, plan: &[Placed<'_>]) -> Result<bool> {
     let mut expected_dirs = BTreeSet::new();
-    for f in &m.files {
-        expected_dirs.extend(f.path.ancestors().map(str::to_string));
+    for f in plan {
+        expected_dirs.extend(f.rel.ancestors().map(str::to_string));
     }
     let mut seen_files = 0usize;
     for entry in walkdir::WalkDir::new(dest).min_depth(1).follow_links(false) {
@@ -521,10 +626,10 @@ pub(crate) fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
             }
             continue;
         }
-        let Ok(i) = m.files.binary_search_by(|f| f.path.as_str().cmp(&rel)) else {
+        let Ok(i) = plan.binary_search_by(|f| f.rel.as_str().cmp(&rel)) else {
             return Ok(false);
         };
-        let f = &m.files[i];
+        let f = plan[i].entry;
         if !meta.is_file()
             || meta.len() != f.size
             || meta.permissions().mode() & 0o7777 != f.mode.bits()
@@ -533,12 +638,12 @@ pub(crate) fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
         }
         seen_files += 1;
     }
-    if seen_files != m.files.len() {
+    if seen_files != plan.len() {
         return Ok(false);
     }
-    for f in &m.files {
-        let (digest, size) = crate::util::fs::hash_file(&f.path.under(dest), f.digest.alg())?;
-        if digest != f.digest || size != f.size {
+    for f in plan {
+        let (digest, size) = crate::util::fs::hash_file(&f.rel.under(dest), f.entry.digest.alg())?;
+        if digest != f.entry.digest || size != f.entry.size {
             return Ok(false);
         }
     }

@@ -107,6 +107,9 @@ pub struct VerifyReport {
     /// For a delta: what it carries and which base it needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta: Option<DeltaInfo>,
+    /// For an OCI layout (and `export`): the artifact read or written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci: Option<crate::receive::oci::OciInfo>,
 }
 
 /// A bundle the receiving side accepts on the strength of its manifest frame alone: the
@@ -254,6 +257,7 @@ pub fn report(
         deep,
         volume: None,
         delta: None,
+        oci: None,
     }
 }
 

@@ -438,6 +438,7 @@ pub fn render(d: &BundleDiff) -> String {
                 Container::Bundle => "",
                 Container::Volume => " [volume]",
                 Container::Delta => " [delta]",
+                Container::OciLayout => " [OCI layout]",
             }
         );
     }

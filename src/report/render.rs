@@ -6,6 +6,7 @@ use crate::container::volume::JoinReport;
 use crate::format::manifest::FileSlice;
 use crate::pack::PackReport;
 use crate::pack::logistics::{DeltaReport, VolumesReport};
+use crate::receive::export::{ExportOutcome, ExportReport};
 use crate::receive::unpack::UnpackReport;
 use crate::receive::verify::VerifyReport;
 use crate::util::size::format_size;
@@ -115,12 +116,26 @@ pub fn delta(r: &DeltaReport) -> String {
 
 /// `verify` of a bundle, a volume or a delta.
 pub fn verify(v: &VerifyReport) -> String {
-    let mut s = match (&v.volume, &v.delta) {
-        (Some(info), _) => format!(
+    let mut s = match (&v.volume, &v.delta, &v.oci) {
+        (_, _, Some(o)) => format!(
+            "{}: verified the artifact of model {} ({}) from {} {} (sequence {}) for {}\n  manifest {}{}\n",
+            v.bundle,
+            o.model,
+            count_of(o.files.len(), "file"),
+            v.name,
+            v.version,
+            v.sequence,
+            v.target,
+            o.manifest_digest,
+            o.tag
+                .as_deref()
+                .map_or(String::new(), |t| format!(" (tag {t})"))
+        ),
+        (Some(info), _, _) => format!(
             "{}: verified volume {} of {} of {} {} (sequence {}) for {}\n",
             v.bundle, info.number, info.count, v.name, v.version, v.sequence, v.target
         ),
-        (_, Some(_)) => format!(
+        (_, Some(_), _) => format!(
             "{}: verified delta {} {} (sequence {}) for {}; install with `airlock unpack {} --base OLD` or `airlock patch OLD {} -o NEW`\n",
             v.bundle, v.name, v.version, v.sequence, v.target, v.bundle, v.bundle
         ),
@@ -184,6 +199,45 @@ pub fn unpack(r: &UnpackReport) -> String {
     );
     if let Some(bom) = &r.bom {
         let _ = writeln!(s, "CycloneDX 1.6 ML-BOM of the installed tree -> {bom}");
+    }
+    s
+}
+
+/// `export`: the bundle checked, then each artifact written and its tag.
+pub fn export(r: &ExportReport) -> String {
+    let mut s = format!(
+        "{}: exported {} {} (sequence {}) for {} -> {}: {} ({})\n",
+        r.verify.bundle,
+        r.verify.name,
+        r.verify.version,
+        r.verify.sequence,
+        r.verify.target,
+        r.layout,
+        match r.outcome {
+            ExportOutcome::Written => "written",
+            ExportOutcome::AlreadyPresent => "already present, nothing written",
+        },
+        count_of(r.artifacts.len(), "artifact")
+    );
+    for a in &r.artifacts {
+        let _ = writeln!(
+            s,
+            "  {}  model {}, {} ({} bytes), manifest {}",
+            a.tag.as_deref().unwrap_or(""),
+            a.model,
+            count_of(a.files.len(), "file"),
+            a.bytes,
+            a.manifest_digest
+        );
+    }
+    if let Some(first) = r.artifacts.first() {
+        let _ = writeln!(
+            s,
+            "  push: skopeo copy --preserve-digests oci:{}:{} docker://REGISTRY/{}",
+            r.layout,
+            first.tag.as_deref().unwrap_or(""),
+            first.tag.as_deref().unwrap_or("")
+        );
     }
     s
 }

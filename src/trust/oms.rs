@@ -1502,7 +1502,7 @@ impl OmsFiles {
 /// signatures use, so each signed digest is compared. A cnsa2 manifest records SHA-384 instead:
 /// then the names are compared ([`OmsFiles::Names`]), and the bytes are pinned by the manifest's
 /// SHA-384 digests, which `pack` recorded after checking the signed SHA-256 of the same bytes
-/// (docs/format.md 10, "OMS in a cnsa2 bundle").
+/// (docs/format.md 8.8, "OMS in a cnsa2 bundle").
 pub fn model_files(manifest: &Manifest, artifact: &Artifact) -> OmsFiles {
     let prefix = format!("{}/", artifact.path);
     let below = files_below(&manifest.files, &artifact.path);

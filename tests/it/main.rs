@@ -20,6 +20,7 @@ mod fuzz;
 mod hostile;
 mod interop;
 mod logistics;
+mod oci;
 mod policy;
 mod policy_receiving;
 mod provenance;

@@ -10,4 +10,5 @@ pub mod common;
 pub mod craft;
 pub mod examples;
 pub mod pytools;
+pub mod registry;
 pub mod schema;

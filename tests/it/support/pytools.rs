@@ -1,7 +1,8 @@
 //! The Python tools the interoperability tests run against, in one virtual environment:
 //! pyca/cryptography (an independent ML-DSA-87 implementation) with `cryptography-vectors` (the
 //! FIPS 204 known-answer tests it ships), the real `model_signing` CLI (PyPI `model-signing`, with
-//! `pyopenssl`) and the CycloneDX reference validator (`cyclonedx-python-lib[json-validation]`).
+//! `pyopenssl`), the CycloneDX reference validator (`cyclonedx-python-lib[json-validation]`) and
+//! the strict ModelPack reader `modelpack-client` (with `jsonschema`) of the OCI tests.
 //!
 //! The venv is `$AIRLOCK_TEST_VENV` when set; else the tests create `target/test-venv`
 //! themselves, once, with `python3 -m venv` and `pip install` from PyPI. A marker file in the venv
@@ -13,12 +14,15 @@ use std::sync::OnceLock;
 
 /// The packages the venv holds, pinned to the versions the notes were checked against.
 /// `cryptography` 48.0.1 is the first PyPI release whose wheels enable ML-DSA.
-pub const PACKAGES: [&str; 5] = [
+/// `modelpack-client` 0.1.0 is the strict ModelPack reader of the OCI tests (it pulls `oras` and
+/// `jsonschema`, which also validates exported configs against model-spec's schemas).
+pub const PACKAGES: [&str; 6] = [
     "cryptography>=48.0.1",
     "cryptography-vectors==50.0.2",
     "model-signing==1.1.1",
     "pyopenssl",
     "cyclonedx-python-lib[json-validation]==11.12.0",
+    "modelpack-client==0.1.0",
 ];
 
 /// Written into the venv once pip has finished, holding the package list it was built from: a
