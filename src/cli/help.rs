@@ -22,7 +22,7 @@ Spec (TOML; paths are relative to the spec file):
   # suite = \"cnsa2\"        optional: classic (default; SHA-256, Ed25519) or cnsa2 (CNSA 2.0:
   #                         SHA-384, ML-DSA-87); --suite must agree with it
   [[artifact]]
-  kind = \"model\"            # model | safeguard | policy | data
+  kind = \"model\"            # model | safeguard | policy | data | trust (a signed trust.toml update)
   name = \"acme-7b\"
   path = \"models/acme-7b\"   # a file or a directory
 

@@ -330,9 +330,8 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
     debug_assert!(manifest.check_consistency().is_ok());
     let mut signatures = Vec::with_capacity(opts.signers.len());
     for signer in &opts.signers {
-        let (name, text) = signer
-            .sign_manifest(&manifest, manifest_text.as_bytes(), Role::Release, opts.now)
-            .map_err(Error::Environment)?;
+        let (name, text) =
+            signer.sign_manifest(&manifest, manifest_text.as_bytes(), Role::Release, opts.now)?;
         signatures.push((name, text.into_bytes()));
     }
     signatures.sort();

@@ -6,8 +6,11 @@
 pub mod enforce;
 pub mod gate;
 pub mod keys;
+pub mod minisig;
 pub mod mldsa;
+pub mod pkcs11;
 pub mod policy;
+pub mod rotation;
 pub mod safeguards;
 pub mod state;
 pub mod trust_file;
