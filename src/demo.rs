@@ -94,6 +94,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
             )?)],
             suite: None,
             output: Some(bundle_path.clone()),
+            force: true,
             threads: default_threads(),
             level: crate::format::DEFAULT_LEVEL,
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
@@ -177,6 +178,7 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
         threads: default_threads(),
         replace: false,
         state: Some(state),
+        apply_trust: None,
     };
     let payload = crate::container::Payload::open(&bundle_path, &[], None)?;
     let u = unpack(&payload, &trust, &dest, &opts)?;

@@ -94,9 +94,10 @@ pub struct KeyArgs {
     /// 3<pwfile`), for every encrypted key.
     #[arg(long, value_name = "N")]
     pub password_fd: Option<i32>,
-    /// File holding the PIN of the PKCS#11 token (one line, mode 0600 or narrower); overrides
-    /// the URI's `pin-source`. Without either, airlock prompts on the terminal (once: a wrong
-    /// PIN is never retried, so the token's retry counter is not run down).
+    /// File holding the PIN of the PKCS#11 token (one line, not readable by group or others);
+    /// instead of the URI's `pin-source` (giving both is refused: they could differ, and every
+    /// wrong PIN costs one of the token's tries). Without either, airlock asks once on the
+    /// terminal; a wrong PIN is never retried.
     #[arg(long, value_name = "FILE")]
     pub pin_file: Option<PathBuf>,
 }

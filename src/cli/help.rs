@@ -53,6 +53,12 @@ Trust file (TOML):
   [roles.policy]               # optional: when threshold >= 1 the bundle must carry a policy
   threshold = 1               # signed by these keys, and every rule of it is enforced
   keys = [\"RWQ...\"]
+  # revoked = [\"RWQ...\"]     # any role: keys whose signatures never count (shown `revoked`)
+
+  # version = 3               # optional (default 0): a signed update must carry a higher one
+  # [roles.root]              # optional: the keys that sign updates of this file
+  # threshold = 2             #   (`airlock trust sign`, `airlock trust update`); at least 1
+  # keys = [\"RWQ...\", \"RWQ...\", \"RWQ...\"]
 
 Signatures by keys the trust file does not know are reported and not counted; a signature by a
 pinned key that does not verify rejects the bundle. Rollback: a bundle whose sequence is not above
@@ -135,3 +141,17 @@ added or removed (by role and key id), and how many of NEW's payload frames OLD 
 
 Exit codes: 0 compared (whether or not they differ), 1 a file is not a valid bundle, 2
 usage, 3 I/O.";
+
+pub const TRUST_UPDATE_HELP: &str = "\
+Signed trust updates (TUF-style root rotation; docs/format.md 8.9):
+  1. write NEW.toml: the same site, a higher `version`, [roles.root] (it may list new root keys)
+  2. each root key holder runs `airlock trust sign NEW.toml --key ROOT_KEY` (a file or a pkcs11:
+     URI); the signatures are NEW.toml.root-KEYID.minisig (or .mldsa87) beside NEW.toml
+  3. the site runs `airlock trust update NEW.toml --trust /etc/airlock/trust.toml`, or the update
+     travels in a bundle as an artifact of kind `trust` (the directory holding NEW.toml and its
+     signatures) and `airlock unpack --apply-trust` applies it.
+The update replaces the trust file in place (atomically, under a lock) only if it is for the same
+site, its version is higher, and valid root signatures meet the threshold of the CURRENT root
+keys and of the NEW root keys. Revoked keys never count. Otherwise nothing is written.
+
+Exit codes: 0 applied (or already current), 1 refused (the rule is named), 2 usage/config, 3 I/O.";

@@ -19,6 +19,7 @@ pub mod pack;
 pub mod patch;
 pub mod sign;
 pub mod sign_policy;
+pub mod trust;
 pub mod unpack;
 pub mod verify;
 
@@ -70,6 +71,9 @@ pub enum Command {
     /// Sign a policy manifest as the policy role: writes POLICY.minisig beside it.
     #[command(after_help = help::POLICY_HELP)]
     SignPolicy(sign_policy::Args),
+    /// Signed trust-file updates: key rotation and revocation (`trust sign`, `trust update`).
+    #[command(subcommand)]
+    Trust(trust::Command),
     /// Audit log tools.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -128,6 +132,8 @@ impl Command {
             Command::Diff(_) => "diff",
             Command::SignPolicy(_) => "sign-policy",
             Command::Audit(audit::Command::Verify(_)) => "audit verify",
+            Command::Trust(trust::Command::Sign(_)) => "trust sign",
+            Command::Trust(trust::Command::Update(_)) => "trust update",
             Command::Demo(_) => "demo",
         }
     }
@@ -147,6 +153,8 @@ impl Command {
             Command::Diff(a) => &a.output,
             Command::SignPolicy(a) => &a.output,
             Command::Audit(audit::Command::Verify(a)) => &a.output,
+            Command::Trust(trust::Command::Sign(a)) => &a.output,
+            Command::Trust(trust::Command::Update(a)) => &a.output,
             Command::Demo(a) => &a.output,
         }
     }
@@ -166,6 +174,8 @@ impl Command {
             Command::Diff(a) => a.run(),
             Command::SignPolicy(a) => a.run(),
             Command::Audit(audit::Command::Verify(a)) => a.run(),
+            Command::Trust(trust::Command::Sign(a)) => a.run(),
+            Command::Trust(trust::Command::Update(a)) => a.run(),
             Command::Demo(a) => a.run(),
         }
     }

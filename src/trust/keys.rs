@@ -284,6 +284,45 @@ impl Password {
         ))
     }
 
+    /// Asks for a new key's passphrase twice on the terminal, without echo, as `minisign -G`
+    /// does; refuses an empty one or two that differ (nothing is written then).
+    pub fn prompt_new(prefix: &Path) -> Result<Password> {
+        let read = |prompt: &str| {
+            rpassword::prompt_password(prompt)
+                .map(Zeroizing::new)
+                .map_err(|e| {
+                    Error::config(
+                        prefix,
+                        format!("cannot read the passphrase from the terminal: {e}"),
+                        "pass --password-file FILE or --password-fd N",
+                    )
+                })
+        };
+        let first = read(&format!(
+            "passphrase for the new key {}.key: ",
+            prefix.display()
+        ))?;
+        if first.is_empty() {
+            return Err(Error::config(
+                prefix,
+                "the passphrase is empty",
+                "type a passphrase, or pass --unencrypted for a throwaway key",
+            ));
+        }
+        let second = read("passphrase again: ")?;
+        if *first != *second {
+            return Err(Error::config(
+                prefix,
+                "the two passphrases differ; no key was written",
+                "run keygen again and type the same passphrase twice",
+            ));
+        }
+        Ok(Password::new(
+            first,
+            "the passphrase typed at the keygen prompt",
+        ))
+    }
+
     /// The password.
     pub fn as_str(&self) -> &str {
         &self.secret
@@ -637,6 +676,28 @@ pub fn keygen_token(
         return Err(already_exists(p));
     }
     let public = crate::trust::pkcs11::signer::generate(uri, pin_file, alg)?;
+    if let Some(p) = &public_path {
+        write_new(p, public.public_file.as_bytes(), 0o644, force)?;
+    }
+    Ok((public, public_path))
+}
+
+/// `airlock keygen --token URI --export-pub`: the public half of the token key the URI names,
+/// and, when `out` is given, `OUT.pub` written with it.
+pub fn export_token_public(
+    uri: &str,
+    pin_file: Option<&Path>,
+    out: Option<&Path>,
+    force: bool,
+) -> Result<(crate::trust::pkcs11::TokenPublic, Option<PathBuf>)> {
+    let public_path = out.map(|p| with_suffix(p, ".pub"));
+    if let Some(p) = &public_path
+        && !force
+        && std::fs::symlink_metadata(p).is_ok()
+    {
+        return Err(already_exists(p));
+    }
+    let public = crate::trust::pkcs11::signer::export(uri, pin_file)?;
     if let Some(p) = &public_path {
         write_new(p, public.public_file.as_bytes(), 0o644, force)?;
     }

@@ -400,6 +400,15 @@ impl Trust {
             .collect()
     }
 
+    /// The roles that list `key_id` as revoked.
+    pub fn revoked_roles_of(&self, key_id: &str) -> Vec<Role> {
+        self.roles
+            .iter()
+            .filter(|(_, r)| r.revoked.iter().any(|k| k.id == key_id))
+            .map(|(role, _)| *role)
+            .collect()
+    }
+
     /// The pinned key with this key id, in whichever role (ids are unique across the file).
     pub fn key(&self, key_id: &str) -> Option<&TrustedKey> {
         self.roles.values().find_map(|r| r.key(key_id))

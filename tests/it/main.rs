@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod cnsa2;
+mod custody;
 mod faults;
 mod fuzz;
 mod hostile;
@@ -14,3 +15,5 @@ mod logistics;
 mod policy;
 mod policy_receiving;
 mod regressions;
+mod rotation;
+mod tokens;

@@ -6,3 +6,4 @@
 pub mod common;
 pub mod craft;
 pub mod pytools;
+pub mod softhsm;
