@@ -143,7 +143,7 @@ Exit codes: 0 compared (whether or not they differ), 1 a file is not a valid bun
 usage, 3 I/O.";
 
 pub const TRUST_UPDATE_HELP: &str = "\
-Signed trust updates (TUF-style root rotation; docs/format.md 8.9):
+Signed trust updates (TUF-style root rotation; docs/format.md 8.8):
   1. write NEW.toml: the same site, a higher `version`, [roles.root] (it may list new root keys)
   2. each root key holder runs `airlock trust sign NEW.toml --key ROOT_KEY` (a file or a pkcs11:
      URI); the signatures are NEW.toml.root-KEYID.minisig (or .mldsa87) beside NEW.toml

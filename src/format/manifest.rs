@@ -24,7 +24,7 @@ pub enum Kind {
     Policy,
     /// Anything else approved for transfer.
     Data,
-    /// A signed update of the receiving side's trust file (`docs/format.md` 8.9), applied only by
+    /// A signed update of the receiving side's trust file (`docs/format.md` 8.8), applied only by
     /// `unpack --apply-trust` and only under the rotation rules.
     Trust,
 }
