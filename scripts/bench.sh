@@ -28,6 +28,10 @@ Compared (airlock vs by-hand):
   unpack (fsync)  airlock unpack   vs  the same receive, then fsync of every extracted file
                                        (`sync FILE...`), since airlock unpack fsyncs each file
   threads         airlock pack / unpack --threads HI vs --threads LO (ratio HI/LO)
+  cnsa2           airlock pack/verify/verify --deep/unpack --suite cnsa2 (SHA-384, ML-DSA-87) vs
+                  the classic suite and vs the by-hand pipeline; and, in absolute milliseconds,
+                  ML-DSA-87 signing (`airlock sign` of a small bundle, in place) and verification
+                  (`airlock verify` of that bundle), whole processes
   memory          peak RSS (/usr/bin/time -v) of every airlock command at the release size and
                   at --rss-scale times that size (a second generated release)
 
@@ -207,6 +211,27 @@ site = "bench-site"
 threshold = 1
 keys = ["$(sed -n 2p "$KEYS/airlock.pub")"]
 EOF
+# The cnsa2 suite: an ML-DSA-87 release key, and a trust file counting only ML-DSA-87.
+CNSA=0
+if has_flag pack --suite; then
+  CNSA=1
+  # shellcheck disable=SC2086
+  "$AIRLOCK" keygen --alg ml-dsa-87 --out "$KEYS/ml" --unencrypted $Q_KEYGEN >"$LOGS/keygen-ml.log" 2>&1 \
+    || { cat "$LOGS/keygen-ml.log" >&2; die "airlock keygen --alg ml-dsa-87 failed"; }
+  MLKEY="$KEYS/ml.key"; TRUST_PQ="$KEYS/trust-pq.toml"
+  ML_LINE="ml-dsa-87:$(grep -v -- ----- "$KEYS/ml.pub" | tr -d '\n')"
+  cat >"$TRUST_PQ" <<EOF
+site = "bench-site"
+
+[roles.release]
+threshold = 1
+algorithms = ["ml-dsa-87"]
+keys = ["$ML_LINE"]
+EOF
+  export MLKEY TRUST_PQ
+else
+  log "warning: this airlock has no pack --suite; the cnsa2 rows are skipped"
+fi
 export AKEY MKEY MPUB TRUST
 
 # set_phase DIR: the release lives in DIR/release, its spec in DIR/spec.toml, outputs in DIR/out.
@@ -214,13 +239,14 @@ set_phase() {
   PH="$1"
   SPEC="$PH/spec.toml"; REL_PARENT="$PH"; OUT="$PH/out"; BH="$PH/out/byhand"
   BUNDLE="$OUT/bench.airlock.tar.zst"; BUNDLE_T="$OUT/bench-threads.airlock.tar.zst"
+  BUNDLE_PQ="$OUT/bench-cnsa2.airlock.tar.zst"; TINY="$OUT/tiny"
   ARCHIVE="$BH/release.tar.zst"; FLOOR="$OUT/floor.tar.zst"
   DEST="$OUT/airlock-dest"; BH_DEST="$OUT/byhand-dest"
   mkdir -p "$OUT" "$BH"
   # Each phase's bundle is a different release of the same name and sequence: give each phase its
   # own rollback state, never the machine's /var/lib/airlock.
   AIRLOCK_STATE_DIR="$PH/state"
-  export PH SPEC REL_PARENT OUT BH BUNDLE BUNDLE_T ARCHIVE FLOOR DEST BH_DEST AIRLOCK_STATE_DIR
+  export PH SPEC REL_PARENT OUT BH BUNDLE BUNDLE_T BUNDLE_PQ TINY ARCHIVE FLOOR DEST BH_DEST AIRLOCK_STATE_DIR
 }
 
 generate() { # DIR SIZE_GIB
@@ -322,6 +348,27 @@ define() {
     airlock_unpack_1core)
       AIRLOCK_OP=1; PREP='rm -rf "$DEST"'
       RUN='taskset -c 0 "$AIRLOCK" unpack "$BUNDLE" --trust "$TRUST" --dest "$DEST" $Q_UNPACK' ;;
+    airlock_pack_cnsa2)
+      AIRLOCK_OP=1; PREP='rm -f "$BUNDLE_PQ"'
+      RUN='"$AIRLOCK" pack "$SPEC" --suite cnsa2 --key "$MLKEY" -o "$BUNDLE_PQ" $LEVEL_ARGS $Q_PACK' ;;
+    airlock_verify_cnsa2)
+      AIRLOCK_OP=1
+      RUN='env AIRLOCK_STATE_DIR="$PH/state-cnsa2" "$AIRLOCK" verify "$BUNDLE_PQ" --trust "$TRUST_PQ" $Q_VERIFY' ;;
+    airlock_deep_cnsa2)
+      AIRLOCK_OP=1
+      RUN='env AIRLOCK_STATE_DIR="$PH/state-cnsa2" "$AIRLOCK" verify "$BUNDLE_PQ" --trust "$TRUST_PQ" --deep $Q_VERIFY' ;;
+    airlock_unpack_cnsa2)
+      AIRLOCK_OP=1; PREP='rm -rf "$DEST"'
+      # Its own rollback state: the classic bundle of the same name and sequence is installed too.
+      RUN='env AIRLOCK_STATE_DIR="$PH/state-cnsa2" "$AIRLOCK" unpack "$BUNDLE_PQ" --trust "$TRUST_PQ" --dest "$DEST" $Q_UNPACK' ;;
+    mldsa_sign)
+      # One ML-DSA-87 signature added in place (manifest frame and footer rewritten) to a fresh
+      # copy of a small cnsa2 bundle: key loading, signing and the rewrite, as a whole process.
+      AIRLOCK_OP=1; PREP='cp "$TINY/tiny.airlock.tar.zst" "$TINY/signed.airlock.tar.zst"'
+      RUN='"$AIRLOCK" sign "$TINY/signed.airlock.tar.zst" --key "$MLKEY" --role transfer -q' ;;
+    mldsa_verify)
+      AIRLOCK_OP=1
+      RUN='"$AIRLOCK" verify "$TINY/signed.airlock.tar.zst" --trust "$TRUST_PQ" $Q_VERIFY' ;;
     airlock_unpack_tlo|airlock_unpack_thi)
       AIRLOCK_OP=1; PREP='rm -rf "$DEST"'
       local n=$THREADS_LO; [[ $1 == *_thi ]] && n=$THREADS_HI
@@ -397,6 +444,37 @@ diff -r "$BH_DEST/release/model" "$DEST/model/bench-model" >/dev/null \
   || die "airlock unpack's model tree differs from the source (compare $DEST/model/bench-model)"
 diff -r "$BH_DEST/release/eval-data" "$DEST/data/bench-evals" >/dev/null \
   || die "airlock unpack's data tree differs from the source (compare $DEST/data/bench-evals)"
+if [[ $CNSA == 1 ]]; then
+  run_group base cnsa2-pack airlock_pack_cnsa2 airlock_pack byhand_pack
+  run_group base cnsa2-verify airlock_verify_cnsa2 airlock_verify byhand_verify
+  run_group base cnsa2-deep airlock_deep_cnsa2 airlock_deep byhand_deep
+  run_group base cnsa2-unpack airlock_unpack_cnsa2 airlock_unpack byhand_receive_sync
+  record_size base airlock_bundle_cnsa2 "$BUNDLE_PQ"
+  # A small cnsa2 bundle (the tokenizer) for the signing and verification latencies.
+  mkdir -p "$TINY/src"
+  cp "$(find "$PH/release/model" -name 'tokenizer.json' | head -n1)" "$TINY/src/"
+  cat >"$TINY/spec.toml" <<EOF
+[bundle]
+name = "tiny"
+version = "1.0.0"
+sequence = 1
+target = "bench-site"
+expires = "2099-12-31T00:00:00Z"
+suite = "cnsa2"
+
+[[artifact]]
+kind = "data"
+name = "tokenizer"
+path = "src"
+EOF
+  # shellcheck disable=SC2086
+  "$AIRLOCK" pack "$TINY/spec.toml" --key "$MLKEY" -o "$TINY/tiny.airlock.tar.zst" $Q_PACK \
+    >"$LOGS/tiny-pack.log" 2>&1 || { cat "$LOGS/tiny-pack.log" >&2; die "packing the small cnsa2 bundle failed"; }
+  saved_reps=$REPS; REPS=$((REPS * 3))
+  run_group base mldsa mldsa_sign mldsa_verify
+  REPS=$saved_reps
+  rm -f "$BUNDLE_PQ"
+fi
 run_group base threads-pack airlock_pack_tlo airlock_pack_thi airlock_pack_1core
 run_group base threads-unpack airlock_unpack_tlo airlock_unpack_thi airlock_unpack_1core
 rm -rf "$DEST" "$BH_DEST" "$FLOOR" "$BUNDLE_T"
@@ -477,6 +555,21 @@ rows = [
      "taskset -c 0 airlock pack", thr_target),
     ("unpack on all cores (baseline: pinned to 1 core)", "airlock_unpack_thi", "airlock_unpack_1core",
      "taskset -c 0 airlock unpack", thr_target),
+    # Issue 11 (CNSA 2.0): cnsa2 pack <= 1.15x classic pack; cnsa2 verify <= 0.6x minisign -V.
+    ("pack --suite cnsa2 (baseline: classic pack)", "airlock_pack_cnsa2", "airlock_pack",
+     "airlock pack (classic)", 1.15),
+    ("pack --suite cnsa2", "airlock_pack_cnsa2", "byhand_pack",
+     f"sha256sum + tar | zstd -T0 -{lvl} + minisign -S x2", 0.35),
+    ("verify, cnsa2", "airlock_verify_cnsa2", "byhand_verify", "minisign -V (archive, SHA256SUMS)", 0.60),
+    ("verify --deep, cnsa2", "airlock_deep_cnsa2", "byhand_deep",
+     "minisign -V + zstd -d >/dev/null + sha256sum -c", 0.60),
+    ("unpack, cnsa2 (baseline: receive + fsync)", "airlock_unpack_cnsa2", "byhand_receive_sync",
+     "minisign -V + zstd -d | tar -x + sha256sum -c, then fsync", 0.35),
+]
+# Absolute latencies (whole processes, milliseconds) with their targets.
+abs_rows = [
+    ("ML-DSA-87 sign: `airlock sign` of a small cnsa2 bundle, in place", "mldsa_sign", 50.0),
+    ("ML-DSA-87 verify: `airlock verify` of that bundle (two ML-DSA signatures)", "mldsa_verify", 50.0),
 ]
 RSS_TARGET = 1.10  # issue 5: peak RSS <= 256 MiB, and at most 10% higher at RSS_SCALE times the data
 
@@ -499,6 +592,8 @@ print("| operation | airlock s | by-hand s | ratio | target |")
 print("|---|---:|---:|---:|---|")
 for op, a, b, desc, target in rows:
     ma, mb = med(a), med(b)
+    if ma is None:
+        continue
     ratio = (ma / mb) if (ma is not None and mb) else None
     met = None if ratio is None else ratio <= target
     mark = "" if met is None else (" met" if met else " MISSED")
@@ -508,6 +603,20 @@ for op, a, b, desc, target in rows:
                      "target_ratio_max": target, "target_met": met,
                      "airlock_samples_s": samples.get(("base", a), []),
                      "baseline_samples_s": samples.get(("base", b), [])})
+abs_out = []
+if any(med(n) is not None for _, n, _ in abs_rows):
+    print()
+    print("| latency (whole process) | airlock ms | target |")
+    print("|---|---:|---|")
+    for op, n, target in abs_rows:
+        m = med(n)
+        if m is None:
+            continue
+        ms = m * 1000
+        met = ms <= target
+        print(f"| {op} | {ms:.0f} | <= {target:.0f} ms {'met' if met else 'MISSED'} |")
+        abs_out.append({"operation": op, "contender": n, "median_ms": ms, "target_ms_max": target,
+                        "target_met": met, "samples_s": samples.get(("base", n), [])})
 print()
 print("ratio = airlock / by-hand (lower is better); for the threads rows, "
       f"--threads {hi} / --threads {lo}.")
@@ -570,7 +679,8 @@ params = {
     "cache": "warm (one untimed warm-up read; page cache not dropped)",
     "source_date_epoch": 1700000000,
 }
-doc = {"machine": machine, "params": params, "timings": out_rows, "memory": rss_rows,
+doc = {"machine": machine, "params": params, "timings": out_rows, "latencies": abs_out,
+       "memory": rss_rows,
        "sizes_bytes": sizes,
        "all_samples_s": {f"{p}.{n}": v for (p, n), v in sorted(samples.items())}}
 with open(E["JSON_OUT"], "w") as f:

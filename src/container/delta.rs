@@ -168,7 +168,7 @@ pub fn open_delta(path: &Path) -> Result<OpenedDelta> {
 }
 
 /// The frames of `new` a delta against `base` must carry: those whose sha256 no base frame has.
-pub fn frames_to_carry(new: &Manifest, base: &Manifest) -> Vec<usize> {
+pub(crate) fn frames_to_carry(new: &Manifest, base: &Manifest) -> Vec<usize> {
     let have: BTreeSet<Digest> = base.frames.iter().map(|f| f.digest).collect();
     new.frames
         .iter()
@@ -493,7 +493,7 @@ pub fn rebuild(
 }
 
 /// Opens the base bundle of a delta: it must be a full single-file bundle.
-pub fn open_base(path: &Path) -> Result<OpenedBundle> {
+pub(crate) fn open_base(path: &Path) -> Result<OpenedBundle> {
     let hint = "pass the single-file bundle the delta was made against (join its volumes first with `airlock join`, or rebuild it with `airlock patch`)";
     match super::open_kind(
         path,

@@ -13,7 +13,7 @@ pub mod bundle;
 pub mod delta;
 pub mod payload;
 pub mod volume;
-pub mod write;
+pub(crate) mod write;
 
 pub use bundle::OpenedBundle;
 pub use delta::OpenedDelta;
@@ -142,6 +142,19 @@ impl SignedManifest {
             ));
         }
         check_copies(&manifest, &frame).map_err(|e| reject(Check::ManifestFrame, e))?;
+        SignedManifest::assemble(path, compressed, frame, manifest)
+            .map_err(|e| reject(Check::Signature, e))
+    }
+
+    /// The signed manifest of a frame and the manifest it holds: the manifest's sha256, and its
+    /// signature files parsed and bound to it (the error names the signature file). What
+    /// [`SignedManifest::decode`] ends with, and what `pack` builds from the frame it just wrote.
+    pub(crate) fn assemble(
+        path: &Path,
+        compressed: Vec<u8>,
+        frame: ManifestFrame,
+        manifest: Manifest,
+    ) -> std::result::Result<SignedManifest, String> {
         let manifest_sha256 = sha256(&frame.manifest);
         let manifest_digest = manifest.digest_of(&frame.manifest);
         let signatures = frame
@@ -150,20 +163,17 @@ impl SignedManifest {
             .map(|(name, bytes)| {
                 ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_digest)
             })
-            .collect::<std::result::Result<Vec<_>, String>>()
-            .map_err(|e| reject(Check::Signature, e))?;
+            .collect::<std::result::Result<Vec<_>, String>>()?;
         // ML-DSA signatures bind a SHA-384 manifest digest: they belong to the cnsa2 suite only.
+        let suite = manifest.layout.suite;
         if let Some(s) = signatures
             .iter()
             .find(|s| s.algorithm == SigAlg::MlDsa87 && suite != Suite::Cnsa2)
         {
-            return Err(reject(
-                Check::Signature,
-                format!(
-                    "{}: an ML-DSA-87 signature in a {} bundle; post-quantum signatures are carried only by cnsa2 (SHA-384) bundles",
-                    s.file_name,
-                    suite.name()
-                ),
+            return Err(format!(
+                "{}: an ML-DSA-87 signature in a {} bundle; post-quantum signatures are carried only by cnsa2 (SHA-384) bundles",
+                s.file_name,
+                suite.name()
             ));
         }
         Ok(SignedManifest {
@@ -323,7 +333,7 @@ pub fn open(path: &Path) -> Result<Opened> {
 /// Opens `path`, which must be of kind `want` (`purpose` says what it is needed for, and `hint`
 /// what to do instead). A file of another kind is opened first (so a damaged file is reported as
 /// damaged, exit 1), then refused as the wrong kind (exit 2) in one wording for every command.
-pub fn open_kind(path: &Path, want: Container, purpose: &str, hint: &str) -> Result<Opened> {
+pub(crate) fn open_kind(path: &Path, want: Container, purpose: &str, hint: &str) -> Result<Opened> {
     let opened = open(path)?;
     if opened.kind() != want {
         return Err(Error::config(

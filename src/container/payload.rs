@@ -15,7 +15,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 /// Recovers a library error carried through an `io::Error` by a reader adapter.
-pub fn unwrap_io(err: io::Error, op: &'static str, path: &Path) -> Error {
+pub(crate) fn unwrap_io(err: io::Error, op: &'static str, path: &Path) -> Error {
     if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
         *err.into_inner()
             .expect("checked")
@@ -37,7 +37,7 @@ fn prefixed(place: &str, text: String) -> String {
 }
 
 /// Checks a payload frame's compressed bytes against the signed manifest before any decoding.
-pub fn verify_frame_digest(
+pub(crate) fn verify_frame_digest(
     file: &Path,
     place: &str,
     index: usize,
@@ -67,7 +67,7 @@ pub fn verify_frame_digest(
 }
 
 /// Verifies a frame's digest, then decompresses it to exactly the length the manifest gives.
-pub fn open_frame(
+pub(crate) fn open_frame(
     file: &Path,
     place: &str,
     index: usize,
@@ -90,7 +90,7 @@ pub fn open_frame(
 
 /// Reads the next payload frame (`index`, described by `record`) from `reader`, refusing a frame
 /// larger than a frame can legitimately be before allocating for it.
-pub fn read_frame(
+pub(crate) fn read_frame(
     file: &Path,
     reader: &mut impl Read,
     index: usize,
@@ -114,7 +114,7 @@ pub fn read_frame(
 /// Reads the payload frames `indices` of `frames`, stored back to back in that order from
 /// `offset` of `file`; hands each (index, compressed bytes) to `emit` and stops early when it
 /// returns false.
-pub fn read_frames(
+pub(crate) fn read_frames(
     path: &Path,
     file: &File,
     offset: u64,
@@ -148,7 +148,7 @@ pub trait FrameSource: Sync {
 /// start of `file`, on `threads` workers: each frame's sha256 before anything decodes it, and with
 /// `deep` its decompressed length too. `place` names the container in messages (`""` for a bundle).
 #[allow(clippy::too_many_arguments)]
-pub fn check_frames(
+pub(crate) fn check_frames(
     path: &Path,
     file: &File,
     frames: &[FrameRecord],
@@ -206,7 +206,7 @@ pub fn check_frames(
 /// Streams the payload of the bundle whose manifest is `manifest` (read from `bundle`): frames
 /// from `source`, verified and decompressed on `threads` workers, then walked against the
 /// manifest with `begin`/`end` deciding where each file's bytes go.
-pub fn stream_payload<W: Write>(
+pub(crate) fn stream_payload<W: Write>(
     bundle: &Path,
     manifest: &crate::format::manifest::Manifest,
     source: &dyn FrameSource,
@@ -244,7 +244,7 @@ pub fn stream_payload<W: Write>(
 /// must be the canonical one, the content goes to the writer `begin` returns (hashed on the way),
 /// the padding must be zero; `end` receives the writer once size and sha256 match. After the last
 /// file the stream must end.
-pub fn walk_payload<R: Read, W: Write>(
+pub(crate) fn walk_payload<R: Read, W: Write>(
     bundle: &Path,
     mut reader: R,
     files: &[FileEntry],

@@ -139,7 +139,7 @@ impl OpenedVolume {
 }
 
 /// Opens a volume: footer, wrapper, manifest copy, and the frame range against the manifest.
-pub fn open_volume(path: &Path) -> Result<OpenedVolume> {
+pub(crate) fn open_volume(path: &Path) -> Result<OpenedVolume> {
     let file = crate::util::fs::open_input(path, "volume")?;
     let len = file.metadata().ctx("read", path)?.len();
     let reject = |check: Check, detail: String| Error::rejected(path, check, detail);
@@ -239,7 +239,7 @@ pub fn volume_reserve(signed: &SignedManifest) -> u64 {
 
 /// The deterministic cut: volumes filled greedily with whole frames in order, each volume's frames
 /// at most `size - reserve` bytes.
-pub fn plan_volumes(m: &Manifest, reserve: u64, size: u64) -> Result<Vec<VolumePlan>> {
+pub(crate) fn plan_volumes(m: &Manifest, reserve: u64, size: u64) -> Result<Vec<VolumePlan>> {
     let largest = m
         .frames
         .iter()
@@ -302,7 +302,7 @@ pub fn plan_volumes(m: &Manifest, reserve: u64, size: u64) -> Result<Vec<VolumeP
 }
 
 /// `OUT.001`-style name of volume `number`.
-pub fn volume_name(base: &Path, number: u32) -> PathBuf {
+pub(crate) fn volume_name(base: &Path, number: u32) -> PathBuf {
     let mut name: OsString = base.as_os_str().to_owned();
     name.push(format!(".{number:03}"));
     PathBuf::from(name)
@@ -393,7 +393,7 @@ pub fn split(bundle: &OpenedBundle, output: &Path, size: u64) -> Result<Vec<Volu
 /// Opens the volumes at `paths` and checks they form one complete set: same manifest (byte-identical
 /// manifest frame), same cut, every number from 1 to the count exactly once. A single path whose
 /// name ends in `.NNN` stands for its whole set: the siblings are found by number.
-pub fn open_set(paths: &[PathBuf]) -> Result<Vec<OpenedVolume>> {
+pub(crate) fn open_set(paths: &[PathBuf]) -> Result<Vec<OpenedVolume>> {
     if paths.is_empty() {
         return Err(Error::config(
             "VOLUMES",
@@ -564,7 +564,7 @@ fn strip_number(path: &Path, number: u32) -> Option<PathBuf> {
 /// Writes the single-file bundle of a complete, checked volume set to `writer`: every frame's
 /// sha256 is checked against the manifest as it passes (the volume at fault is named), then the
 /// manifest frame and the bundle footer. Returns the bundle's length.
-pub fn join_into(
+pub(crate) fn join_into(
     volumes: &[OpenedVolume],
     writer: &mut impl Write,
     out_path: &Path,

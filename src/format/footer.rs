@@ -21,7 +21,7 @@ pub struct Footer {
 }
 
 /// The 8-byte header of a zstd skippable frame (airlock's magic) with `content_len` bytes of content.
-pub fn skippable_header(content_len: u32) -> [u8; 8] {
+pub(crate) fn skippable_header(content_len: u32) -> [u8; 8] {
     let mut out = [0u8; 8];
     out[0..4].copy_from_slice(&FOOTER_MAGIC.to_le_bytes());
     out[4..8].copy_from_slice(&content_len.to_le_bytes());
@@ -95,7 +95,7 @@ impl<'a> FooterReader<'a> {
 }
 
 /// Refuses a manifest frame length outside 1..=cap.
-pub fn check_manifest_len(len: u64, what: &str) -> Result<(), String> {
+pub(crate) fn check_manifest_len(len: u64, what: &str) -> Result<(), String> {
     if len == 0 || len > MANIFEST_FRAME_CAP {
         return Err(format!(
             "the {what} declares a manifest frame of {len} bytes; it must be 1 to {MANIFEST_FRAME_CAP}"

@@ -82,7 +82,7 @@ pub fn plan_frames(sizes: impl IntoIterator<Item = u64>) -> Vec<FrameSpan> {
 }
 
 /// Largest compressed frame a reader will buffer: zstd's bound for a full frame, plus slack.
-pub fn max_compressed_frame() -> u64 {
+pub(crate) fn max_compressed_frame() -> u64 {
     zstd::zstd_safe::compress_bound(FRAME_SIZE as usize) as u64 + 4096
 }
 

@@ -447,7 +447,7 @@ impl Manifest {
     }
 
     /// Index of the frame holding each file's header, and the frame spans, for reporting.
-    pub fn frame_spans(&self) -> Vec<FrameSpan> {
+    pub(crate) fn frame_spans(&self) -> Vec<FrameSpan> {
         plan_frames_for(&self.files)
     }
 }
@@ -463,7 +463,7 @@ pub fn is_governed(path: &BundlePath) -> bool {
 
 /// The run of `files` (sorted by path) that lies below the directory `dir`, found by binary
 /// search: cost O(log n) per artifact, whatever a hostile manifest lists.
-pub fn files_below<'a>(files: &'a [FileEntry], dir: &BundlePath) -> &'a [FileEntry] {
+pub(crate) fn files_below<'a>(files: &'a [FileEntry], dir: &BundlePath) -> &'a [FileEntry] {
     let prefix = format!("{dir}/");
     let start = files.partition_point(|f| f.path.as_str() < prefix.as_str());
     let len = files[start..].partition_point(|f| f.path.as_str().starts_with(prefix.as_str()));
@@ -471,7 +471,7 @@ pub fn files_below<'a>(files: &'a [FileEntry], dir: &BundlePath) -> &'a [FileEnt
 }
 
 /// The tree digest of an artifact rooted at `dir` holding `files` (paths below `dir`).
-pub fn artifact_digest(dir: &BundlePath, files: &[FileEntry], alg: HashAlg) -> Digest {
+pub(crate) fn artifact_digest(dir: &BundlePath, files: &[FileEntry], alg: HashAlg) -> Digest {
     let cut = dir.as_str().len() + 1;
     tree_digest(
         alg,
@@ -490,7 +490,7 @@ pub fn plan_frames_for(files: &[FileEntry]) -> Vec<FrameSpan> {
 /// nothing under `airlock/`. Case folding applies to every directory prefix as well as to whole
 /// paths: `m/A/f` beside `m/a`, or `model/Tiny2/...` beside `model/tiny2/...`, would collide on a
 /// case-insensitive file system just as `m/A` beside `m/a` would.
-pub fn check_file_set(files: &[FileEntry]) -> Result<(), String> {
+pub(crate) fn check_file_set(files: &[FileEntry]) -> Result<(), String> {
     for pair in files.windows(2) {
         if pair[0].path >= pair[1].path {
             return Err(if pair[0].path == pair[1].path {
@@ -869,7 +869,7 @@ impl FileSlice {
 }
 
 /// The files (or parts of files) held by frames `frames` of `m`.
-pub fn files_in_frames(m: &Manifest, frames: std::ops::Range<usize>) -> Vec<FileSlice> {
+pub(crate) fn files_in_frames(m: &Manifest, frames: std::ops::Range<usize>) -> Vec<FileSlice> {
     let spans = m.frame_spans();
     if frames.is_empty() || frames.end > spans.len() {
         return Vec::new();
@@ -903,7 +903,7 @@ pub fn files_in_frames(m: &Manifest, frames: std::ops::Range<usize>) -> Vec<File
 }
 
 /// Names the files of `slices` in one line, shortening long lists.
-pub fn describe_slices(slices: &[FileSlice]) -> String {
+pub(crate) fn describe_slices(slices: &[FileSlice]) -> String {
     const SHOW: usize = 4;
     let mut parts: Vec<String> = slices.iter().take(SHOW).map(FileSlice::describe).collect();
     if slices.len() > SHOW {

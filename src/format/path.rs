@@ -110,7 +110,7 @@ impl BundlePath {
 
 /// Splits `path` into ustar (prefix, name): name ≤ 100 bytes, prefix ≤ 155 bytes, split at the `/`
 /// that leaves the longest name that fits. `None` if no split fits.
-pub fn ustar_split(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn ustar_split(path: &str) -> Option<(&str, &str)> {
     if path.len() <= 100 {
         return Some(("", path));
     }
@@ -126,7 +126,7 @@ impl fmt::Display for BundlePath {
 }
 
 /// Checks a name, version or target: 1..=128 bytes of `[A-Za-z0-9._+-]`, starting alphanumeric.
-pub fn check_label(text: &str) -> Result<(), String> {
+pub(crate) fn check_label(text: &str) -> Result<(), String> {
     if text.is_empty() || text.len() > 128 {
         return Err(format!("`{text}` must be 1 to 128 characters long"));
     }

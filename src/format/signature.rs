@@ -220,8 +220,9 @@ pub fn key_id(keynum: &[u8]) -> String {
     format!("{:016X}", u64::from_le_bytes(bytes))
 }
 
-/// Largest signature file airlock reads (a minisign signature is about 300 bytes).
-pub const MAX_SIGNATURE_FILE_BYTES: usize = 4096;
+/// Largest signature file airlock reads (a minisign signature is about 300 bytes): the format's
+/// [`crate::format::MAX_SIGNATURE_BYTES`], for manifest and policy signatures alike.
+pub const MAX_SIGNATURE_FILE_BYTES: usize = crate::format::MAX_SIGNATURE_BYTES as usize;
 
 const UNTRUSTED_PREFIX: &str = "untrusted comment: ";
 const TRUSTED_PREFIX: &str = "trusted comment: ";

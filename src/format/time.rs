@@ -94,13 +94,6 @@ impl serde::Serialize for Timestamp {
     }
 }
 
-/// Why a time value was refused, naming it: "`FIELD` = VALUE is after 9999-12-31T23:59:59Z".
-pub fn out_of_range(field: &str, value: impl fmt::Display) -> String {
-    format!(
-        "{field} = {value} is outside the range airlock accepts (1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"
-    )
-}
-
 /// Checks a tar-entry mtime (`SOURCE_DATE_EPOCH`, the manifest's `mtime`) against [`MAX_MTIME`].
 pub fn check_mtime(field: &str, mtime: u64) -> Result<u64, String> {
     if mtime > MAX_MTIME {

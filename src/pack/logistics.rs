@@ -93,7 +93,7 @@ pub struct DeltaReport {
 }
 
 /// Default delta file name: `NAME-VERSION.from-BASEVERSION.airlock-delta`.
-pub fn default_delta_name(name: &str, version: &str, base_version: &str) -> String {
+pub(crate) fn default_delta_name(name: &str, version: &str, base_version: &str) -> String {
     format!("{name}-{version}.from-{base_version}.airlock-delta")
 }
 

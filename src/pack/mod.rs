@@ -19,7 +19,6 @@ use crate::format::manifest::{
 };
 use crate::format::manifest_frame::{MAX_COPY_BYTES, ManifestFrame};
 use crate::format::path::BundlePath;
-use crate::format::signature::ParsedSignature;
 use crate::format::signature::{Role, SigAlg};
 use crate::format::time::{Timestamp, check_mtime};
 use crate::format::{self, FrameSpan};
@@ -100,7 +99,7 @@ pub type ArtifactRoot = (crate::format::manifest::Kind, String, BundlePath);
 
 /// Lists the spec's files as sorted manifest entries (digests not yet known: a zero `alg` digest
 /// until the payload stream has read the file).
-pub fn plan_files(spec: &Spec, alg: HashAlg) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
+pub(crate) fn plan_files(spec: &Spec, alg: HashAlg) -> Result<(Vec<PackFile>, Vec<ArtifactRoot>)> {
     let mut files = Vec::new();
     let mut artifacts = Vec::new();
     for a in &spec.artifacts {
@@ -159,7 +158,7 @@ pub fn pack(spec: &Spec, opts: &PackOptions) -> Result<PackReport> {
 }
 
 /// Packs `spec` into a bundle and returns it open, as the volume and delta writers need it.
-pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedBundle)> {
+pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedBundle)> {
     let b = &spec.bundle;
     let source_date_epoch = opts
         .source_date_epoch
@@ -390,32 +389,17 @@ pub fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, OpenedB
     };
     // The bundle just written, as a reader would open it, built from what was written rather than
     // read back: volume and delta writers take it from here.
-    let signatures = frame
-        .signatures
-        .iter()
-        .map(|(name, bytes)| {
-            ParsedSignature::parse(name, bytes, &manifest.bundle, &manifest_digest)
-        })
-        .collect::<std::result::Result<Vec<_>, String>>()
-        .map_err(|e| {
-            Error::Internal(format!(
-                "the release signature just made does not parse: {e}"
-            ))
-        })?;
     let footer = format::Footer {
         manifest_offset: payload_bytes,
         manifest_len: compressed.len() as u64,
     };
+    let signed = SignedManifest::assemble(&output, compressed, frame, manifest).map_err(|e| {
+        Error::Internal(format!(
+            "the release signature just made does not parse: {e}"
+        ))
+    })?;
     let bundle = OpenedBundle {
-        signed: SignedManifest {
-            path: output,
-            compressed,
-            frame,
-            manifest,
-            manifest_sha256,
-            manifest_digest,
-            signatures,
-        },
+        signed,
         file,
         len: bundle_bytes,
         footer,
@@ -528,7 +512,7 @@ fn read_governed(files: &[PackFile]) -> Result<Vec<(BundlePath, Vec<u8>)>> {
 /// Packs `spec` into a scratch directory beside `output` (so the later rename or copy stays on
 /// one file system), for commands that post-process a full bundle (volumes, deltas). The bundle
 /// lives as long as the returned directory.
-pub fn pack_to_scratch(
+pub(crate) fn pack_to_scratch(
     spec: &Spec,
     opts: PackOptions,
     output: &Path,

@@ -158,7 +158,7 @@ pub fn countersign(
 
 /// Where an in-place `sign` keeps the bundle's previous manifest frame and footer while it
 /// rewrites them.
-pub fn undo_path(bundle: &Path) -> PathBuf {
+pub(crate) fn undo_path(bundle: &Path) -> PathBuf {
     let mut name = bundle.as_os_str().to_owned();
     name.push(".airlock-sign-undo");
     PathBuf::from(name)

@@ -457,7 +457,7 @@ fn install(staging: &Path, dest: &Path, b: &Beside, outcome: Outcome) -> Result<
 /// Whether `dest` holds exactly the manifest's tree: the same files (regular, not links), sizes,
 /// modes and contents (every file is hashed), and no other entries. Structure is checked first, so
 /// a tree that differs in shape is rejected without reading any content.
-pub fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
+pub(crate) fn tree_matches(dest: &Path, m: &Manifest) -> Result<bool> {
     let mut expected_dirs = BTreeSet::new();
     for f in &m.files {
         expected_dirs.extend(f.path.ancestors().map(str::to_string));

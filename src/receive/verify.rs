@@ -121,7 +121,7 @@ pub struct Accepted<'a> {
 
 /// Signatures, thresholds, target, expiry, rollback (when a state directory is given) and the
 /// policy: everything decided from the manifest frame alone.
-pub fn check_authenticity<'a>(
+pub(crate) fn check_authenticity<'a>(
     signed: &'a SignedManifest,
     trust: &Trust,
     now: Timestamp,

@@ -22,7 +22,7 @@ pub fn count(n: impl Into<u64>, noun: &str) -> String {
 }
 
 /// `count` for `usize` values.
-pub fn count_of(n: usize, noun: &str) -> String {
+pub(crate) fn count_of(n: usize, noun: &str) -> String {
     count(n as u64, noun)
 }
 
@@ -56,7 +56,7 @@ fn suite_note(r: &PackReport) -> String {
 }
 
 /// The note for a `created` time that came from the clock.
-pub fn clock_note(created_from: &str) -> String {
+pub(crate) fn clock_note(created_from: &str) -> String {
     if created_from == "clock" {
         "note: `created` came from the clock; set SOURCE_DATE_EPOCH for a reproducible manifest\n"
             .into()
@@ -161,7 +161,7 @@ pub fn verify(v: &VerifyReport) -> String {
 }
 
 /// Lists file slices: partial ones with their byte ranges; long runs of whole files shortened.
-pub fn slices(slices: &[FileSlice], indent: &str) -> String {
+pub(crate) fn slices(slices: &[FileSlice], indent: &str) -> String {
     let mut s = String::new();
     let n = slices.len();
     for (i, f) in slices.iter().enumerate() {

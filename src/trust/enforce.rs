@@ -1,203 +1,19 @@
-//! Applying the policy to a bundle: loading the policy and safeguard files a bundle carries
-//! (from the sources at pack time, from the manifest frame's copies on the receiving side),
-//! counting the policy role's signatures, evaluating the rules, and running the content gate.
+//! Applying the policy to a bundle (the files it carries are parsed by `governed`): counting the
+//! policy role's signatures, evaluating the rules, and running the content gate.
 use crate::error::{Check, Error, Result};
 use crate::format::digest::HashAlg;
+use crate::format::manifest::Kind;
 pub use crate::format::manifest::is_governed;
-use crate::format::manifest::{Kind, PolicyRef};
 use crate::format::path::BundlePath;
 use crate::format::signature::{MinisignFile, MlDsaFile, PolicyStatement, Role, SigAlg};
 use crate::format::time::Timestamp;
 use crate::trust::gate;
-use crate::trust::policy::{self, BundleFacts, Decision, POLICY_FILE, Policy, StrayWeights};
-use crate::trust::safeguards::Safeguard;
+pub use crate::trust::governed::{CarriedPolicy, Governed, load_governed};
+use crate::trust::policy::{self, BundleFacts, Decision, Policy, StrayWeights};
 use crate::trust::trust_file::{
     Authenticated, Claim, SignerStatus, Trust, TrustedKey, TrustedPublic, shortfall, tally,
 };
 use std::path::Path;
-
-/// The policy a bundle carries.
-#[derive(Debug, Clone)]
-pub struct CarriedPolicy {
-    /// Parsed policy.
-    pub policy: Policy,
-    /// Bundle path of `policy.toml`.
-    pub path: BundlePath,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
-    /// Detached signatures over it: (bundle path, bytes).
-    pub signatures: Vec<(BundlePath, Vec<u8>)>,
-}
-
-impl CarriedPolicy {
-    /// The manifest's `[policy]` section for this policy, its digest with `alg` (the suite's).
-    pub fn reference(&self, alg: HashAlg) -> PolicyRef {
-        PolicyRef {
-            id: self.policy.id.clone(),
-            version: self.policy.version,
-            expires: self.policy.expires,
-            path: self.path.clone(),
-            digest: alg.digest(&self.bytes),
-        }
-    }
-}
-
-/// A trust-file update a bundle carries (an artifact of kind `trust`): the trust file and the
-/// root signatures beside it. Applied only by `unpack --apply-trust`, under the rotation rules.
-#[derive(Debug, Clone)]
-pub struct CarriedTrust {
-    /// Bundle path of the trust file.
-    pub path: BundlePath,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
-    /// Root signatures over it: (bundle path, bytes).
-    pub signatures: Vec<(BundlePath, Vec<u8>)>,
-}
-
-impl CarriedTrust {
-    /// The update, as `trust::rotation` judges it; `bundle` names where it came from.
-    pub fn update(&self, bundle: &Path) -> crate::trust::rotation::TrustUpdate {
-        let name = |p: &BundlePath| p.as_str().rsplit('/').next().unwrap_or("").to_string();
-        crate::trust::rotation::TrustUpdate {
-            origin: std::path::PathBuf::from(format!("{}:{}", bundle.display(), self.path)),
-            name: name(&self.path),
-            bytes: self.bytes.clone(),
-            signatures: self
-                .signatures
-                .iter()
-                .map(|(p, b)| (name(p), b.clone()))
-                .collect(),
-        }
-    }
-}
-
-/// Policy, safeguards and a trust update carried by a bundle.
-#[derive(Debug, Clone, Default)]
-pub struct Governed {
-    /// The policy, if any.
-    pub policy: Option<CarriedPolicy>,
-    /// Safeguard configs: (bundle path, parsed).
-    pub safeguards: Vec<(String, Safeguard)>,
-    /// A trust-file update, if any.
-    pub trust: Option<CarriedTrust>,
-}
-
-/// Parses the governed files (policy and safeguard artifacts) of a bundle.
-pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Governed, String> {
-    let mut governed = Governed::default();
-    let mut signatures = Vec::new();
-    let mut trust_files = Vec::new();
-    for (path, bytes) in files {
-        let mut parts = path.as_str().splitn(3, '/');
-        let (kind, artifact, rest) = (
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        let text = || std::str::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8 text"));
-        if kind == Kind::Trust.as_str() {
-            if rest.contains('/') {
-                return Err(format!(
-                    "`{path}`: a trust artifact holds one trust file and its root signatures, no directories"
-                ));
-            }
-            trust_files.push((
-                artifact.to_string(),
-                rest.to_string(),
-                path.clone(),
-                bytes.clone(),
-            ));
-        } else if kind == Kind::Safeguard.as_str() {
-            if !rest.ends_with(".toml") {
-                return Err(format!(
-                    "`{path}`: safeguard artifacts hold only .toml configs"
-                ));
-            }
-            governed
-                .safeguards
-                .push((path.to_string(), Safeguard::parse(path.as_str(), text()?)?));
-        } else if rest == POLICY_FILE {
-            if let Some(other) = &governed.policy {
-                return Err(format!(
-                    "the bundle carries two policies: `{}` and `{path}`",
-                    other.path
-                ));
-            }
-            let policy = Policy::parse(text()?).map_err(|e| format!("`{path}`: {e}"))?;
-            governed.policy = Some(CarriedPolicy {
-                policy,
-                path: path.clone(),
-                bytes: bytes.clone(),
-                signatures: Vec::new(),
-            });
-        } else if (rest.ends_with(".minisig") || rest.ends_with(".mldsa87")) && !rest.contains('/')
-        {
-            signatures.push((artifact.to_string(), path.clone(), bytes.clone()));
-        } else {
-            return Err(format!(
-                "`{path}`: a policy artifact holds only {POLICY_FILE} and signatures over it (*.minisig, NAME-KEYID.mldsa87)"
-            ));
-        }
-    }
-    governed.trust = carried_trust(trust_files)?;
-    if let Some(p) = &mut governed.policy {
-        let artifact = p.path.as_str().split('/').nth(1).unwrap_or("").to_string();
-        for (a, path, bytes) in signatures {
-            if a != artifact {
-                return Err(format!(
-                    "`{path}` is a policy signature outside the policy artifact"
-                ));
-            }
-            p.signatures.push((path, bytes));
-        }
-    } else if let Some((_, path, _)) = signatures.first() {
-        return Err(format!(
-            "`{path}`: policy signature without a {POLICY_FILE}"
-        ));
-    }
-    Ok(governed)
-}
-
-/// The trust update among a bundle's `trust/ARTIFACT/NAME` files: one artifact, holding one
-/// `*.toml` trust file and only root signatures named after it (`NAME.root-KEYID.minisig` or
-/// `.mldsa87`).
-fn carried_trust(
-    files: Vec<(String, String, BundlePath, Vec<u8>)>,
-) -> std::result::Result<Option<CarriedTrust>, String> {
-    let Some((artifact, ..)) = files.first() else {
-        return Ok(None);
-    };
-    let artifact = artifact.clone();
-    if let Some((other, _, path, _)) = files.iter().find(|f| f.0 != artifact) {
-        return Err(format!(
-            "the bundle carries two trust updates: trust/{artifact} and trust/{other} (`{path}`)"
-        ));
-    }
-    let tomls: Vec<_> = files.iter().filter(|f| f.1.ends_with(".toml")).collect();
-    let [(_, name, path, bytes)] = tomls.as_slice() else {
-        return Err(format!(
-            "the trust artifact trust/{artifact} holds {} .toml files; it holds exactly one trust file",
-            tomls.len()
-        ));
-    };
-    let mut carried = CarriedTrust {
-        path: path.clone(),
-        bytes: bytes.clone(),
-        signatures: Vec::new(),
-    };
-    for (_, file, path, bytes) in &files {
-        if file == name {
-            continue;
-        }
-        if crate::format::signature::parse_trust_signature_name(name, file).is_none() {
-            return Err(format!(
-                "`{path}`: a trust artifact holds its trust file and root signatures named {name}.root-KEYID.minisig or .mldsa87 only"
-            ));
-        }
-        carried.signatures.push((path.clone(), bytes.clone()));
-    }
-    Ok(Some(carried))
-}
 
 /// The facts the policy is evaluated on, on the receiving side: from an authenticated bundle only.
 pub fn facts<'a>(auth: &Authenticated<'a>) -> BundleFacts<'a> {
@@ -206,7 +22,7 @@ pub fn facts<'a>(auth: &Authenticated<'a>) -> BundleFacts<'a> {
 
 /// The facts of a release the packer is building from its own sources (`pack` judges what it is
 /// about to sign; the receiving side uses [`facts`]).
-pub fn release_facts<'a>(
+pub(crate) fn release_facts<'a>(
     manifest: &'a crate::format::manifest::Manifest,
     governed: &Governed,
 ) -> BundleFacts<'a> {
@@ -294,16 +110,10 @@ impl WeightsRule<'_> {
         local: &Path,
         allowed: &[String],
     ) -> Result<()> {
-        if allowed.iter().any(|a| a == path.as_str())
-            || non_model_artifact(self.manifest, path).is_none()
-        {
+        if is_allowed(allowed, path) || non_model_artifact(self.manifest, path).is_none() {
             return Ok(());
         }
-        let mut file = crate::util::fs::open_input(local, "file")?;
-        let size = file
-            .metadata()
-            .map_err(|e| Error::io("read", local, e))?
-            .len();
+        let (mut file, size) = open_sized(local)?;
         self.judge(bundle, path, &mut file, size)
     }
 
@@ -588,23 +398,35 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
     Ok(outcome)
 }
 
+/// Whether a policy's `[[allowed_file]]` paths exempt `path` (exact bundle paths only).
+fn is_allowed(allowed: &[String], path: &BundlePath) -> bool {
+    allowed.iter().any(|a| a == path.as_str())
+}
+
+/// Opens a file the gate judges (a source at pack time, a staged file at unpack time), with its
+/// length.
+fn open_sized(local: &Path) -> Result<(std::fs::File, u64)> {
+    let file = crate::util::fs::open_input(local, "file")?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("read", local, e))?
+        .len();
+    Ok((file, size))
+}
+
 /// Runs the content gate on one file unless `allowed` exempts its path, and with `weights` the
 /// model-approval rule on its bytes (a weights file outside a `model` artifact).
-pub fn gate_file(
+pub(crate) fn gate_file(
     bundle: &Path,
     path: &BundlePath,
     local: &Path,
     allowed: &[String],
     weights: Option<&WeightsRule<'_>>,
 ) -> Result<()> {
-    if allowed.iter().any(|a| a == path.as_str()) {
+    if is_allowed(allowed, path) {
         return Ok(());
     }
-    let mut file = crate::util::fs::open_input(local, "file")?;
-    let size = file
-        .metadata()
-        .map_err(|e| Error::io("read", local, e))?
-        .len();
+    let (mut file, size) = open_sized(local)?;
     if let Some(f) =
         gate::judge(path.as_str(), &mut file, size).map_err(|e| Error::io("read", local, e))?
     {

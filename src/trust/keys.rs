@@ -19,13 +19,13 @@ use zeroize::Zeroizing;
 pub use crate::format::signature::key_id;
 
 /// The id of a public key.
-pub fn public_key_id(pk: &PublicKey) -> String {
+pub(crate) fn public_key_id(pk: &PublicKey) -> String {
     key_id(pk.keynum())
 }
 
 /// The raw 32-byte Ed25519 key of a minisign public key: what makes two keys the same key,
 /// whatever key id either is listed or signed under.
-pub fn public_key_bytes(pk: &PublicKey) -> [u8; 32] {
+pub(crate) fn public_key_bytes(pk: &PublicKey) -> [u8; 32] {
     // minisign's encoding: "Ed" (2) || keynum (8) || key (32).
     pk.to_bytes()[10..42]
         .try_into()

@@ -5,6 +5,7 @@
 //! only [`authenticate`] builds.
 pub mod enforce;
 pub mod gate;
+pub mod governed;
 pub mod keys;
 pub mod minisig;
 pub mod mldsa;

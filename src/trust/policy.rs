@@ -731,7 +731,10 @@ pub fn evaluate(
 }
 
 /// Checks `not_before` on the receiving side.
-pub fn check_not_before(not_before: Option<Timestamp>, now: Timestamp) -> Result<(), Violation> {
+pub(crate) fn check_not_before(
+    not_before: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), Violation> {
     match not_before {
         Some(t) if now < t => Err(Violation {
             rule: "not-before",

@@ -15,7 +15,7 @@ use crate::container::SignedManifest;
 use crate::error::{Check, Error, Result};
 use crate::format::manifest::{Manifest, Suite};
 use crate::format::signature::{ParsedSignature, Role, SigAlg, SignatureBody};
-use crate::trust::enforce::{Governed, load_governed};
+use crate::trust::governed::{Governed, load_governed};
 use crate::trust::keys::{parse_public_key, public_key_bytes, public_key_id};
 use crate::trust::mldsa;
 use minisign::PublicKey;

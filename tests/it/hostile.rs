@@ -2,13 +2,20 @@
 //! `support/craft.rs`) and carries *valid* signatures from the trusted test key, so only airlock's
 //! content checks stand between it and the disk.
 //!
-//! Each case runs the real binary twice — `verify --deep` and `unpack --dest DIR` — and a third
-//! time as `unpack --replace` over an existing tree, and asserts: exit 1; a stderr message naming
-//! the check that refused it (and the reason); DIR absent afterwards (or, with `--replace`, the
-//! previous tree intact); no staging directory left; and nothing anywhere under the test's root
-//! created, removed or changed except the lock file beside DIR. Canary files sit where an escape
-//! would land (a sibling of DIR for `../x`, a directory under the root for absolute paths, link
-//! targets), so an escape would show up as a changed snapshot.
+//! Each case is judged three times — as `verify --deep`, as `unpack --dest DIR`, and as
+//! `unpack --replace` over an existing tree — and the test asserts: a rejection (exit 1) by the
+//! check that refused it, with the reason in the message; DIR absent afterwards (or, with
+//! `--replace`, the previous tree intact); no staging directory left; and nothing anywhere under
+//! the test's root created, removed or changed. Canary files sit where an escape would land (a
+//! sibling of DIR for `../x`, a directory under the root for absolute paths, link targets), so an
+//! escape would show up as a changed snapshot.
+//!
+//! Most cases run in-process, through the library calls the binary makes
+//! (`airlock::container::open` + `receive::verify::verify`, `container::Payload::open` +
+//! `receive::unpack::unpack`), which is what keeps the corpus fast as it grows. A dozen cases,
+//! one or more of each family, run the real binary instead (`refused_by_the_binary`), as do the
+//! tests under a memory limit, so the binary's own path (argument parsing, the error's exit code
+//! and message) is covered too.
 //!
 //! Where a case is refused by the manifest parser (the path or mode cannot even be written in a
 //! manifest) that is asserted; where the manifest is honest and the tar stream carries the attack,
@@ -24,6 +31,18 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use airlock::container::Payload;
+use airlock::format::time::Timestamp;
+use airlock::receive::unpack::{UnpackOptions, unpack};
+use airlock::receive::verify::{VerifyOptions, verify};
+use airlock::trust::Trust;
+use airlock::trust::state::StateDir;
+
+/// The receiving side's clock for every case (`--now NOW`).
+fn now() -> Timestamp {
+    Timestamp::parse(NOW).expect("NOW is a valid time")
+}
 
 fn airlock() -> Command {
     Command::new(env!("CARGO_BIN_EXE_airlock"))
@@ -119,6 +138,46 @@ impl Arena {
         ]
     }
 
+    fn state(&self) -> PathBuf {
+        self.root.parent().unwrap().join("state")
+    }
+
+    /// `verify --deep`, in-process: what the binary's `verify` calls.
+    fn verify_deep_in_process(&self) -> airlock::Result<()> {
+        let trust = Trust::load(&self.root.join("in/trust.toml"))?;
+        let opened = airlock::container::open(&self.bundle())?;
+        verify(
+            &opened,
+            &trust,
+            &VerifyOptions {
+                now: now(),
+                deep: true,
+                threads: 2,
+                state: Some(StateDir { path: self.state() }),
+            },
+        )
+        .map(drop)
+    }
+
+    /// `unpack --dest DEST [--replace]`, in-process: what the binary's `unpack` calls.
+    fn unpack_in_process(&self, dest: &str, replace: bool) -> airlock::Result<()> {
+        let trust = Trust::load(&self.root.join("in/trust.toml"))?;
+        let payload = Payload::open(&self.bundle(), &[], None)?;
+        unpack(
+            &payload,
+            &trust,
+            &self.root.join(dest),
+            &UnpackOptions {
+                now: now(),
+                threads: 2,
+                replace,
+                state: Some(StateDir { path: self.state() }),
+                apply_trust: None,
+            },
+        )
+        .map(drop)
+    }
+
     fn verify_deep(&self) -> Output {
         let mut args = vec!["verify".to_string(), self.bundle().display().to_string()];
         args.extend(self.check_args());
@@ -157,6 +216,31 @@ fn assert_rejected(what: &str, o: &Output, check: &str, detail: &str) {
     );
 }
 
+/// Asserts an in-process result is a rejection by `check` whose message contains `detail`: the
+/// binary prints exactly this message and exits with `exit_code()`.
+fn assert_rejected_in_process(what: &str, r: airlock::Result<()>, check: &str, detail: &str) {
+    let err = match r {
+        Ok(()) => panic!("{what}: accepted, expected a rejection by the {check} check"),
+        Err(e) => e,
+    };
+    let message = err.to_string();
+    assert_eq!(
+        err.exit_code(),
+        1,
+        "{what}: expected exit 1, got {}: {message}",
+        err.exit_code()
+    );
+    assert_eq!(err.check_name(), check, "{what}: {message}");
+    assert!(
+        message.contains(&format!("bundle rejected by the {check} check")),
+        "{what}: expected the {check} check: {message}"
+    );
+    assert!(
+        message.contains(detail),
+        "{what}: expected `{detail}` in the message: {message}"
+    );
+}
+
 /// Asserts the only difference between two snapshots is the lock file beside `dest`.
 fn assert_untouched(
     what: &str,
@@ -184,20 +268,50 @@ fn assert_untouched(
     );
 }
 
-/// Runs one hostile case: `build` gets the arena root (for absolute paths) and returns the
-/// bundle bytes. Asserts refusal by `check` with `detail` for verify --deep, unpack, and
-/// unpack --replace over an existing tree, with nothing on disk changed.
+/// Runs one hostile case in-process: `build` gets the arena root (for absolute paths) and
+/// returns the bundle bytes. Asserts refusal by `check` with `detail` for verify --deep, unpack,
+/// and unpack --replace over an existing tree, with nothing on disk changed.
 fn refused(check: &str, detail: &str, build: impl FnOnce(&Path) -> Vec<u8>) {
+    judged(build, &|a: &Arena, step: Step| {
+        let (what, r) = match step {
+            Step::VerifyDeep => ("verify --deep", a.verify_deep_in_process()),
+            Step::Unpack => ("unpack", a.unpack_in_process("dest", false)),
+            Step::Replace => ("unpack --replace", a.unpack_in_process("prev", true)),
+        };
+        assert_rejected_in_process(what, r, check, detail);
+    });
+}
+
+/// The same case as [`refused`], through the real binary: exit code and stderr asserted.
+fn refused_by_the_binary(check: &str, detail: &str, build: impl FnOnce(&Path) -> Vec<u8>) {
+    judged(build, &|a: &Arena, step: Step| {
+        let (what, o) = match step {
+            Step::VerifyDeep => ("verify --deep", a.verify_deep()),
+            Step::Unpack => ("unpack", a.unpack("dest", false)),
+            Step::Replace => ("unpack --replace", a.unpack("prev", true)),
+        };
+        assert_rejected(what, &o, check, detail);
+    });
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    VerifyDeep,
+    Unpack,
+    Replace,
+}
+
+/// Writes the case's bundle into a fresh arena, runs `judge` for each step, and checks the file
+/// system after each.
+fn judged(build: impl FnOnce(&Path) -> Vec<u8>, judge: &dyn Fn(&Arena, Step)) {
     let a = Arena::new();
     std::fs::write(a.bundle(), build(&a.root)).unwrap();
     let before = snapshot(&a.root);
 
-    let o = a.verify_deep();
-    assert_rejected("verify --deep", &o, check, detail);
+    judge(&a, Step::VerifyDeep);
     assert_untouched("verify --deep", &before, &snapshot(&a.root), "dest");
 
-    let o = a.unpack("dest", false);
-    assert_rejected("unpack", &o, check, detail);
+    judge(&a, Step::Unpack);
     assert!(
         !a.root.join("dest").exists(),
         "unpack created the destination"
@@ -209,8 +323,7 @@ fn refused(check: &str, detail: &str, build: impl FnOnce(&Path) -> Vec<u8>) {
     std::fs::write(a.root.join("prev/keep.txt"), "previous tree\n").unwrap();
     std::fs::write(a.root.join("prev/sub/also.txt"), "previous too\n").unwrap();
     let before = snapshot(&a.root);
-    let o = a.unpack("prev", true);
-    assert_rejected("unpack --replace", &o, check, detail);
+    judge(&a, Step::Replace);
     assert_untouched("unpack --replace", &before, &snapshot(&a.root), "prev");
 }
 
@@ -312,7 +425,7 @@ fn path_dotdot_in_manifest() {
 
 #[test]
 fn path_dotdot_in_tar() {
-    refused("tar-entry", "field `name` is `../x`", |_| {
+    refused_by_the_binary("tar-entry", "field `name` is `../x`", |_| {
         let mut s = raw_header(b"../x", 8, b'0', b"").to_vec();
         s.extend_from_slice(b"escaped\n");
         stock_sees(&s, "../x", b'0');
@@ -339,7 +452,7 @@ fn path_nested_dotdot_in_tar() {
 
 #[test]
 fn path_absolute_in_manifest() {
-    refused("manifest", "absolute paths are not allowed", |root| {
+    refused_by_the_binary("manifest", "absolute paths are not allowed", |root| {
         manifest_with_path("data/d/a.txt", &format!("{}/abs/x", root.display()))
     });
 }
@@ -358,7 +471,7 @@ fn path_absolute_in_tar() {
 #[test]
 fn path_ustar_prefix_escape_in_tar() {
     // name `x` with prefix `..`: a ustar reader joins them to `../x`.
-    refused("tar-entry", "field `name` is `x`", |_| {
+    refused_by_the_binary("tar-entry", "field `name` is `x`", |_| {
         let mut h = raw_header(b"x", 8, b'0', b"");
         h[345..347].copy_from_slice(b"..");
         fix_checksum(&mut h);
@@ -530,7 +643,7 @@ fn type_symlink_inside() {
 
 #[test]
 fn type_symlink_outside_then_write_through() {
-    refused("tar-entry", "(symlink)", |root| {
+    refused_by_the_binary("tar-entry", "(symlink)", |root| {
         // `data/d/l` -> ROOT/outside, then `data/d/l/secret` writes through the link.
         let target = format!("{}/outside", root.display());
         let entries = vec![fe("data/d/l", b""), fe("data/d/m", b"overwritten!\n")];
@@ -546,7 +659,7 @@ fn type_symlink_outside_then_write_through() {
 
 #[test]
 fn type_hardlink_then_overwrite() {
-    refused("tar-entry", "(hardlink)", |root| {
+    refused_by_the_binary("tar-entry", "(hardlink)", |root| {
         let target = format!("{}/canary", root.display());
         let entries = vec![fe("data/d/h", b""), fe("data/d/i", b"overwritten!\n")];
         let mut s = raw_header(b"data/d/h", 0, b'1', target.as_bytes()).to_vec();
@@ -560,7 +673,7 @@ fn type_hardlink_then_overwrite() {
 
 #[test]
 fn type_char_device() {
-    refused("tar-entry", "(character device)", |_| {
+    refused_by_the_binary("tar-entry", "(character device)", |_| {
         let mut h = raw_header(b"data/d/a.txt", 0, b'3', b"");
         set_device(&mut h, 1, 3);
         fix_checksum(&mut h);
@@ -683,7 +796,7 @@ fn tar_with_mode(mode: u32) -> Vec<u8> {
 
 #[test]
 fn mode_setuid() {
-    refused("manifest", "only 0644 and 0755 are allowed", |_| {
+    refused_by_the_binary("manifest", "only 0644 and 0755 are allowed", |_| {
         manifest_with_mode("4755")
     });
     refused("tar-entry", "field `mode` is `0004755`", |_| {
@@ -794,7 +907,7 @@ fn entry_not_in_manifest() {
 #[test]
 fn entry_appended_after_the_last_file() {
     // An extra entry after the manifest's last file: the frame is longer than the signed record.
-    refused("frame-digest", "decompressed to", |_| {
+    refused_by_the_binary("frame-digest", "decompressed to", |_| {
         let f = three();
         let entries: Vec<FileEntry> = f.iter().map(Entry::manifest_entry).collect();
         let mut tar = canonical_tar(&f);
@@ -950,7 +1063,7 @@ fn content_frames(p: &Parts) -> (usize, usize) {
 fn frame_swapped_from_another_signed_bundle() {
     let mine = Parts::honest(&two_frame_files(1));
     let (i, _) = content_frames(&mine);
-    refused(
+    refused_by_the_binary(
         "frame-digest",
         &format!("payload frame {i} at offset"),
         |_| {
@@ -984,7 +1097,7 @@ fn frames_reordered() {
 
 #[test]
 fn footer_points_outside_the_file() {
-    refused("footer", "the footer places the manifest frame", |_| {
+    refused_by_the_binary("footer", "the footer places the manifest frame", |_| {
         let mut p = Parts::honest(&small_files());
         let mf = p.manifest_frame_bytes().len() as u64;
         p.footer = Some(footer(p.manifest_offset() + 1_000_000, mf));
@@ -1057,8 +1170,12 @@ fn manifest_frame_over_its_cap() {
     f.write_all(&bytes[bytes.len() - FOOTER as usize..])
         .unwrap();
     drop(f);
-    let o = a.verify_deep();
-    assert_rejected("verify", &o, "footer", "it must be 1 to 16777216");
+    assert_rejected_in_process(
+        "verify",
+        a.verify_deep_in_process(),
+        "footer",
+        "it must be 1 to 16777216",
+    );
     let sparse = std::fs::read(a.bundle()).unwrap();
     refused("footer", "it must be 1 to 16777216", move |_| sparse);
 
@@ -1129,7 +1246,7 @@ fn manifest_frame_is_a_zstd_bomb() {
 #[test]
 fn payload_frame_is_a_zstd_bomb() {
     // Signed: the record's digest matches the bomb and its uncompressed size is the rule's.
-    refused("frame-digest", "zstd decompression failed", |_| {
+    refused_by_the_binary("frame-digest", "zstd decompression failed", |_| {
         let mut p = Parts::honest(&small_files());
         let claimed = p.manifest.frames[0].uncompressed_size;
         p.frames[0] = rle_bomb(GIB4, 0, Some(claimed), 20);
@@ -1231,7 +1348,7 @@ fn signature_with_truncated_global_signature() {
     // The data signature is genuine; the global signature line is cut short. minisign 0.10
     // indexes the global signature without checking its length, so this must be refused before
     // it reaches minisign::verify.
-    refused(
+    refused_by_the_binary(
         "signature",
         "line 4 (the global signature) decodes to",
         |_| {
@@ -1578,11 +1695,11 @@ fn manifest_declaring_an_exabyte_file() {
     }
 }
 
-/// Known weakness, not fixed here (the fix belongs in `src/manifest.rs`, see docs/security.md):
-/// `Manifest::check_artifacts` filters the whole file list once per artifact, so a manifest frame
-/// of N artifacts with one file each costs O(N^2) before any signature is checked. With 40,000
-/// (a 13 MB manifest) that is ~6 s of CPU in a release build; a 64 MiB
-/// manifest frame reaches minutes. Unsigned: anyone who can hand over a file can burn that CPU.
+/// Regression (docs/security.md, "Weaknesses found and fixed"): the artifact check used to filter
+/// the whole file list once per artifact, so a manifest frame of N one-file artifacts cost O(N^2)
+/// before any signature was checked (40,000 artifacts, a 13 MB manifest: ~6 s of CPU in a release
+/// build). Unsigned: anyone who can hand over a file could burn that CPU. It is linear now
+/// (`format::manifest::files_below`).
 #[test]
 fn many_artifacts_are_checked_in_linear_time() {
     // Time per artifact at 40,000 artifacts against 10,000 in the same run: a ratio, so the test
@@ -1596,8 +1713,9 @@ fn many_artifacts_are_checked_in_linear_time() {
     );
 }
 
-/// How long `verify --deep` takes to refuse an unsigned bundle of `n` one-file artifacts (all of
-/// it spent checking the manifest: the signature threshold is judged after the structure).
+/// How long `verify --deep` (in-process, so no process start-up blurs the ratio) takes to refuse
+/// an unsigned bundle of `n` one-file artifacts (all of it spent checking the manifest: the
+/// signature threshold is judged after the structure).
 fn artifact_check_time(n: usize) -> std::time::Duration {
     use airlock::format::manifest::{Artifact, FrameRecord, Kind, plan_frames_for, tree_digest};
     let empty = craft::digest(b"");
@@ -1637,9 +1755,10 @@ fn artifact_check_time(n: usize) -> std::time::Duration {
     (0..3)
         .map(|_| {
             let started = std::time::Instant::now();
-            let o = a.verify_deep();
-            assert_rejected("verify", &o, "threshold", "found 0");
-            started.elapsed()
+            let r = a.verify_deep_in_process();
+            let elapsed = started.elapsed();
+            assert_rejected_in_process("verify", r, "threshold", "found 0");
+            elapsed
         })
         .min()
         .unwrap()

@@ -5,63 +5,18 @@
 //!
 //! The byte-level checks read the files with the layouts of `docs/format.md` section 7 written out
 //! here independently of the implementation.
-use assert_cmd::Command;
-use serde_json::Value;
+use crate::support::common::{
+    EXPIRES, Key, SITE, airlock_in as airlock, describe, fails_with as refused, files_of, json,
+    keygen, ok, write_spec, write_trust,
+};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::OnceLock;
 
-const EPOCH: &str = "1763769600"; // 2025-11-22T00:00:00Z
-const NOW: &str = "2025-12-01T00:00:00Z"; // after EPOCH, before EXPIRES
-const EXPIRES: &str = "2098-01-01T00:00:00Z";
+const NOW: &str = "2025-12-01T00:00:00Z"; // after common::EPOCH, before common::EXPIRES
 const MIB: usize = 1 << 20;
-
-// ---------------------------------------------------------------- running the binary
-
-fn airlock(state: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("airlock").expect("the airlock binary is built");
-    cmd.env("SOURCE_DATE_EPOCH", EPOCH)
-        .env("AIRLOCK_STATE_DIR", state)
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs and asserts the exit code; returns the output.
-fn expect(cmd: &mut Command, code: i32) -> Output {
-    let out = cmd.output().expect("the command starts");
-    assert_eq!(out.status.code(), Some(code), "{}", describe(&out));
-    out
-}
-
-fn ok(cmd: &mut Command) -> Output {
-    expect(cmd, 0)
-}
-
-/// Asserts exit `code` and that stderr contains every one of `needles`.
-fn refused(cmd: &mut Command, code: i32, needles: &[&str]) -> String {
-    let out = expect(cmd, code);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks `{n}`:\n{}", describe(&out));
-    }
-    err
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(out)))
-}
 
 // ---------------------------------------------------------------- keys, trees, specs
 
@@ -73,21 +28,12 @@ struct Keys {
     other_trust: PathBuf,
 }
 
-fn keys(dir: &Path, state: &Path) -> Keys {
+fn keys(dir: &Path) -> Keys {
     let make = |name: &str| {
-        let prefix = dir.join(name);
-        ok(airlock(state)
-            .args(["keygen", "--unencrypted", "--out"])
-            .arg(&prefix));
-        let public = fs::read_to_string(prefix.with_extension("pub")).unwrap();
-        let line = public.lines().nth(1).unwrap().trim().to_string();
+        let key: Key = keygen(dir, name);
         let trust = dir.join(format!("{name}-trust.toml"));
-        fs::write(
-            &trust,
-            format!("site = \"aws-secret\"\n[roles.release]\nthreshold = 1\nkeys = [\"{line}\"]\n"),
-        )
-        .unwrap();
-        (prefix.with_extension("key"), trust)
+        write_trust(&trust, SITE, &[("release", 1, &[&key])]);
+        (key.secret, trust)
     };
     let (key, trust) = make("release");
     let (other_key, other_trust) = make("stranger");
@@ -133,13 +79,13 @@ fn write_shard(path: &Path, size: usize, seed: u64) {
 
 fn spec(dir: &Path, name: &str, version: &str, sequence: u64, model_dir: &str) -> PathBuf {
     let path = dir.join(format!("{name}-{version}.toml"));
-    fs::write(
+    write_spec(
         &path,
-        format!(
-            "[bundle]\nname = \"{name}\"\nversion = \"{version}\"\nsequence = {sequence}\ntarget = \"aws-secret\"\nexpires = \"{EXPIRES}\"\n\n[[artifact]]\nkind = \"model\"\nname = \"{name}\"\npath = \"{model_dir}\"\n"
-        ),
-    )
-    .unwrap();
+        name,
+        version,
+        sequence,
+        &[("model", name, model_dir)],
+    );
     path
 }
 
@@ -180,24 +126,10 @@ fn next_release(from: &Path, to: &Path, config: &str) {
 
 /// Every regular file below `root`, by relative path.
 fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.insert(rel, fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
+    files_of(root)
+        .into_iter()
+        .map(|(rel, (content, _mode))| (rel, content))
+        .collect()
 }
 
 fn assert_same_tree(a: &Path, b: &Path) {
@@ -382,7 +314,7 @@ fn fixture() -> &'static Fixture {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let state = dir.join("state");
-        let keys = keys(&dir, &state);
+        let keys = keys(&dir);
         let rel1 = dir.join("rel-1.0.0");
         let rel2 = dir.join("rel-1.0.1");
         release(&rel1, SHARDS, "{\"hidden_size\": 4096}\n");
@@ -1127,7 +1059,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn example_release_round_trips() {
     let (dir, state) = workdir("example");
-    let keys = keys(&dir, &state);
+    let keys = keys(&dir);
     let spec1 = example(&dir, &state, &keys.key);
     let root = spec1.parent().unwrap().to_path_buf();
     let pack = |spec: &Path, extra: &[&str], key: &Path| {
@@ -1291,7 +1223,7 @@ fn example_release_round_trips() {
 #[test]
 fn one_config_change_gives_a_delta_under_one_percent() {
     let (dir, state) = workdir("ratio");
-    let keys = keys(&dir, &state);
+    let keys = keys(&dir);
     let rel1 = dir.join("big-1");
     let rel2 = dir.join("big-2");
     release(

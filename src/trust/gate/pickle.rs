@@ -289,7 +289,7 @@ fn protocol_of(op: u8) -> Option<u8> {
 }
 
 /// Whether a byte is an opcode of some protocol.
-pub fn is_opcode(b: u8) -> bool {
+pub(crate) fn is_opcode(b: u8) -> bool {
     protocol_of(b).is_some()
 }
 
@@ -998,7 +998,7 @@ impl Walk {
 
 /// Walks the stream from the reader's current position (the caller seeks to 0) and says why it
 /// is a pickle, or `None`. `size` bounds skips over binary arguments.
-pub fn scan<R: Read + Seek>(file: &mut R, size: u64) -> io::Result<Option<String>> {
+pub(crate) fn scan<R: Read + Seek>(file: &mut R, size: u64) -> io::Result<Option<String>> {
     let mut input = Input {
         file,
         buf: vec![0; BUFFER_LEN],

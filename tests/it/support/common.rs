@@ -1,5 +1,5 @@
-//! Shared helpers for the end-to-end tests (`tests/cli.rs`, `tests/interop.rs`): run the real
-//! `airlock` binary, make keys with it, write specs and trust files, build small example trees,
+//! Shared helpers for the end-to-end tests (`cli`, `interop`, `logistics`, `policy`, ...): run the
+//! real `airlock` binary, make keys with it, write specs and trust files, build small example trees,
 //! snapshot unpacked trees, corrupt bundles, and read bundles back through the library.
 #![allow(dead_code)]
 
@@ -37,6 +37,15 @@ pub fn airlock() -> Command {
     cmd
 }
 
+/// The `airlock` binary with its own rollback state directory `state` and `SOURCE_DATE_EPOCH` set
+/// to [`EPOCH`] (so every pack it runs is reproducible).
+pub fn airlock_in(state: &Path) -> Command {
+    let mut cmd = airlock();
+    cmd.env("AIRLOCK_STATE_DIR", state)
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string());
+    cmd
+}
+
 /// Path of the `airlock` binary (for running it through `sh -c` or `bash -c`).
 pub fn airlock_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
@@ -67,12 +76,34 @@ pub fn assert_exit(out: &Output, code: i32) {
     );
 }
 
+/// Runs `cmd` and asserts its exit code; returns the output.
+pub fn expect_exit(cmd: &mut Command, code: i32) -> Output {
+    let out = run(cmd);
+    assert_exit(&out, code);
+    out
+}
+
+/// Runs `cmd` and asserts it succeeded; returns the output.
+pub fn ok(cmd: &mut Command) -> Output {
+    expect_exit(cmd, 0)
+}
+
+/// Runs `cmd`, asserts exit `code` and that stderr contains every one of `needles`; returns
+/// stderr.
+pub fn fails_with(cmd: &mut Command, code: i32, needles: &[&str]) -> String {
+    let out = expect_exit(cmd, code);
+    let err = stderr(&out);
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks `{n}`:\n{}", describe(&out));
+    }
+    err
+}
+
 /// The process's stderr as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Parses stdout as one JSON document.
 /// The `--json` envelope on stdout: exactly one document, whose `ok` and `exit_code` agree with
 /// the process's exit status.
 pub fn json(out: &Output) -> Value {
