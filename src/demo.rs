@@ -15,6 +15,7 @@ use crate::trust::keys::{GeneratedKey, Signer, keygen, load_signing_key};
 use crate::trust::state::StateDir;
 use crate::trust::trust_file::Trust;
 use crate::util::pipeline::default_threads;
+use crate::util::text::count;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -24,8 +25,13 @@ fn say(out: &mut dyn Write, text: String) -> Result<()> {
         .ctx("write", Path::new("<stdout>"))
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(from) {
+/// Copies the tree `from` to `to`, leaving out `skip` (the work directory, when the user put it
+/// inside the example directory: it would otherwise be copied into itself).
+fn copy_tree(from: &Path, to: &Path, skip: &Path) -> Result<()> {
+    let walk = walkdir::WalkDir::new(from)
+        .into_iter()
+        .filter_entry(|e| fs::canonicalize(e.path()).map_or(true, |p| p != skip));
+    for entry in walk {
         let entry = entry.map_err(|e| Error::io("list", from, e.into()))?;
         let target = to.join(entry.path().strip_prefix(from).expect("below root"));
         if entry.file_type().is_dir() {
@@ -46,12 +52,18 @@ fn key(workdir: &Path, name: &str) -> Result<GeneratedKey> {
     )
 }
 
-/// Runs the demo in `workdir`, writing a transcript to `out`.
-pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()> {
+/// Runs the demo in `workdir`, writing a transcript to `out`. `kept` says whether `workdir`
+/// outlives the run (`--workdir`): only then does the transcript end with commands that use its
+/// files.
+pub fn run(spec_path: &Path, workdir: &Path, kept: bool, out: &mut impl Write) -> Result<()> {
     let out: &mut dyn Write = out;
-    let example = spec_path.parent().unwrap_or(Path::new("."));
+    let example = match spec_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let release_dir = workdir.join("release");
-    copy_tree(example, &release_dir)?;
+    let skip = fs::canonicalize(workdir).ctx("resolve", workdir)?;
+    copy_tree(example, &release_dir, &skip)?;
     let spec_copy = release_dir.join(spec_path.file_name().unwrap_or_default());
     let now = Timestamp::now();
 
@@ -106,11 +118,11 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     say(
         out,
         format!(
-            "release key {}; packed {} files ({} bytes) into {} frame(s): {} ({} bytes)\n\n",
+            "release key {}; packed {} ({} bytes) into {}: {} ({} bytes)\n\n",
             release_key.id,
-            report.files,
+            count(report.files, "file"),
             report.bytes,
-            report.frames,
+            count(report.frames, "frame"),
             report.output.display(),
             report.bundle_bytes
         ),
@@ -185,9 +197,9 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
     say(
         out,
         format!(
-            "  {}: {} files into {}\n",
+            "  {}: {} into {}\n",
             u.outcome.describe(),
-            u.verify.files,
+            count(u.verify.files, "file"),
             u.dest
         ),
     )?;
@@ -221,11 +233,20 @@ pub fn run(spec_path: &Path, workdir: &Path, out: &mut impl Write) -> Result<()>
             )?;
         }
     }
-    say(
-        out,
-        format!(
-            "\nstock tools: mkdir x && tar -C x --zstd -xf {} && (cd x && sha256sum -c airlock/SHA256SUMS)\n",
-            bundle_path.display()
-        ),
-    )
+    if kept {
+        say(
+            out,
+            format!(
+                "\nthe bundle and the installed tree are kept in {}; check the bundle with stock tools:\n  mkdir {x} && tar -C {x} --zstd -xf {} && (cd {x} && sha256sum -c airlock/SHA256SUMS)\n",
+                workdir.display(),
+                bundle_path.display(),
+                x = workdir.join("stock").display(),
+            ),
+        )
+    } else {
+        say(
+            out,
+            "\nthe work directory is removed now; run `airlock demo --workdir DIR` to keep the bundle, the keys and the installed tree, and to get the stock-tools commands for them\n".into(),
+        )
+    }
 }

@@ -44,6 +44,36 @@ pub enum Check {
 }
 
 impl Check {
+    /// Every check, in the order of the JSON contract's enum (`docs/schema/v1/defs.json`).
+    pub const ALL: [Check; 15] = [
+        Check::Footer,
+        Check::ManifestFrame,
+        Check::Manifest,
+        Check::Checksums,
+        Check::Signature,
+        Check::Threshold,
+        Check::Target,
+        Check::Expiry,
+        Check::FrameDigest,
+        Check::TarEntry,
+        Check::FileDigest,
+        Check::Policy,
+        Check::Rollback,
+        Check::ContentGate,
+        Check::AuditLog,
+    ];
+
+    /// The `check` values of errors that are not rejections: `usage` (bad flags, written by the
+    /// binary), then [`Error::check_name`]'s `config`, `io`, `environment`, `internal`.
+    pub const OTHER_NAMES: [&'static str; 6] = [
+        "trust-update",
+        "usage",
+        "config",
+        "io",
+        "environment",
+        "internal",
+    ];
+
     /// The stable kebab-case name used in messages.
     pub fn name(self) -> &'static str {
         match self {

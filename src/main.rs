@@ -17,7 +17,9 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e, args.iter().any(|a| a == "--json")),
+        Err(e) => {
+            return usage_error(e, &args, args.iter().any(|a| a == "--json"));
+        }
     };
     let command = cli.command.name();
     let output = cli.command.output().clone();
@@ -37,26 +39,32 @@ fn print_done(
     command: &str,
     output: &cli::common::OutputArgs,
     done: cli::Done,
-) -> std::io::Result<()> {
+) -> Result<(), Error> {
     let stdout = || std::io::stdout().lock();
+    // A failed write to stdout (a full disk behind `>`, a closed pipe) is an I/O error that names
+    // stdout, so the user knows the command did its work and only the report was lost.
+    let to_stdout = |r: std::io::Result<()>| r.map_err(|e| Error::io("write to", "stdout", e));
     if output.json {
         let doc = serde_json::json!({
             "airlock": SCHEMA_VERSION, "command": command, "ok": true, "exit_code": 0,
             "result": done.result,
         });
-        writeln!(stdout(), "{doc:#}")
+        to_stdout(writeln!(stdout(), "{doc:#}").and_then(|()| stdout().flush()))
     } else if output.quiet {
         Ok(())
     } else {
         match done.human {
-            cli::Human::Stdout(text) => stdout().write_all(text.as_bytes()),
+            cli::Human::Stdout(text) => to_stdout(
+                stdout()
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout().flush()),
+            ),
             // A closed stderr leaves no one to tell; the work is done, so it is not an error.
             cli::Human::Stderr(text) => {
                 let _ = std::io::stderr().write_all(text.as_bytes());
                 Ok(())
             }
         }
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write to stdout: {e}")))
     }
 }
 
@@ -95,9 +103,36 @@ fn envelope_error(command: &str, code: u8, error: serde_json::Value) {
     let _ = writeln!(std::io::stdout().lock(), "{doc:#}");
 }
 
+/// The subcommand a command line names (`verify`, `audit verify`), as far as its words match the
+/// command tree; `airlock` if none does. Flags are skipped: a usage error may come before the
+/// subcommand's name is complete.
+fn named_command(args: &[std::ffi::OsString]) -> String {
+    use clap::CommandFactory;
+    let mut cmd = cli::Cli::command();
+    let mut names = Vec::new();
+    for arg in args.iter().skip(1) {
+        let Some(word) = arg.to_str() else { break };
+        if word.starts_with('-') {
+            continue;
+        }
+        match cmd.find_subcommand(word) {
+            Some(sub) => {
+                names.push(sub.get_name().to_string());
+                cmd = sub.clone();
+            }
+            None => break,
+        }
+    }
+    if names.is_empty() {
+        "airlock".into()
+    } else {
+        names.join(" ")
+    }
+}
+
 /// A usage error (unknown flag, missing argument): clap's message, exit 2, and with `--json` the
 /// envelope with check `usage`. `--help` and `--version` are not errors.
-fn usage_error(e: clap::Error, json: bool) -> ExitCode {
+fn usage_error(e: clap::Error, args: &[std::ffi::OsString], json: bool) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
@@ -112,7 +147,7 @@ fn usage_error(e: clap::Error, json: bool) -> ExitCode {
             .unwrap_or("")
             .trim_start_matches("error: ");
         envelope_error(
-            "airlock",
+            &named_command(args),
             2,
             serde_json::json!({
                 "check": "usage", "file": null, "message": message,

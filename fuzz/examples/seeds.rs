@@ -106,6 +106,7 @@ fn main() {
     airlock::demo::run(
         &example.join("acme-7b.toml"),
         work.path(),
+        false,
         &mut std::io::sink(),
     )
     .expect("the demo runs");

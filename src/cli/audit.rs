@@ -7,9 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Check an audit log's hash chain: every line's prev_sha256 must be the sha256 of the line before.
-    #[command(
-        after_help = "Exit codes: 0 chain intact, 1 chain broken (names the line), 2 usage (missing file), 3 unreadable."
-    )]
+    #[command(after_help = super::help::AUDIT_VERIFY_HELP)]
     Verify(VerifyArgs),
 }
 

@@ -34,7 +34,7 @@ impl Args {
             }
         };
         let mut text = Vec::new();
-        airlock::demo::run(&self.spec, &workdir, &mut text)?;
+        airlock::demo::run(&self.spec, &workdir, self.workdir.is_some(), &mut text)?;
         let result = serde_json::json!({"workdir": workdir, "kept": self.workdir.is_some()});
         Done::stdout(&result, String::from_utf8_lossy(&text).into_owned())
     }

@@ -8,6 +8,7 @@
 //! "result": {...}}`, or on failure `"ok": false` with an `error` object.
 pub mod audit;
 pub mod common;
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod digest;
@@ -15,6 +16,7 @@ pub mod help;
 pub mod inspect;
 pub mod join;
 pub mod keygen;
+pub mod manpage;
 pub mod pack;
 pub mod patch;
 pub mod sign;
@@ -28,7 +30,7 @@ use common::OutputArgs;
 
 /// airlock: signed, deterministic, framed bundles of ML model releases for transfer across an air gap.
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, about, after_help = help::EXIT_CODES)]
+#[command(name = "airlock", version, about, after_help = help::TOP_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -39,31 +41,31 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate a key pair: PREFIX.pub and PREFIX.key (minisign Ed25519, or --alg ml-dsa-87).
-    #[command(after_help = help::EXIT_CODES)]
+    #[command(after_help = help::KEYGEN_HELP)]
     Keygen(keygen::Args),
     /// Build a signed bundle NAME-VERSION.airlock.tar.zst from a bundle spec.
-    #[command(after_help = help::SPEC_HELP)]
+    #[command(after_help = help::PACK_HELP)]
     Pack(pack::Args),
     /// Print the transfer sheet from the manifest alone (no payload is read).
-    #[command(after_help = help::EXIT_CODES)]
+    #[command(after_help = help::INSPECT_HELP)]
     Inspect(inspect::Args),
     /// Check signatures, thresholds, target, expiry and every payload frame (with --deep, every file).
-    #[command(after_help = help::TRUST_HELP)]
+    #[command(after_help = help::VERIFY_HELP)]
     Verify(verify::Args),
     /// Verify, then extract atomically into --dest (staging directory beside it, then one rename).
-    #[command(after_help = help::TRUST_HELP)]
+    #[command(after_help = help::UNPACK_HELP)]
     Unpack(unpack::Args),
     /// Add a countersignature, rewriting only the manifest frame and footer.
-    #[command(after_help = help::EXIT_CODES)]
+    #[command(after_help = help::SIGN_HELP)]
     Sign(sign::Args),
     /// Print the tree digest of a file or directory (the value a policy approves a model by).
-    #[command(after_help = help::EXIT_CODES)]
+    #[command(after_help = help::DIGEST_HELP)]
     Digest(digest::Args),
     /// Rebuild the single-file bundle from its volumes (every frame checked; byte-identical to the unsplit bundle).
-    #[command(after_help = help::VOLUME_HELP)]
+    #[command(after_help = help::JOIN_HELP)]
     Join(join::Args),
     /// Rebuild a new bundle from the old one and a delta made by `pack --base` (byte-identical to a full pack).
-    #[command(after_help = help::DELTA_HELP)]
+    #[command(after_help = help::PATCH_HELP)]
     Patch(patch::Args),
     /// Compare two bundles' manifests: fields, policy, artifacts, files, signers, frames that would cross.
     #[command(after_help = help::DIFF_HELP)]
@@ -72,14 +74,20 @@ pub enum Command {
     #[command(after_help = help::POLICY_HELP)]
     SignPolicy(sign_policy::Args),
     /// Signed trust-file updates: key rotation and revocation (`trust sign`, `trust update`).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::TRUST_HELP)]
     Trust(trust::Command),
     /// Audit log tools.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::AUDIT_HELP)]
     Audit(audit::Command),
     /// Run the whole job on the example release: throwaway keys, pack, inspect, verify, unpack.
-    #[command(after_help = help::EXIT_CODES)]
+    #[command(after_help = help::DEMO_HELP)]
     Demo(demo::Args),
+    /// Print a shell completion script (bash, zsh, fish) generated from these definitions.
+    #[command(after_help = help::COMPLETIONS_HELP)]
+    Completions(completions::Args),
+    /// Write the manual pages (airlock.1 and one per subcommand) into a directory.
+    #[command(after_help = help::MANPAGE_HELP)]
+    Manpage(manpage::Args),
 }
 
 /// What a command produced: its result for `--json`, and its human rendering.
@@ -135,6 +143,8 @@ impl Command {
             Command::Trust(trust::Command::Sign(_)) => "trust sign",
             Command::Trust(trust::Command::Update(_)) => "trust update",
             Command::Demo(_) => "demo",
+            Command::Completions(_) => "completions",
+            Command::Manpage(_) => "manpage",
         }
     }
 
@@ -156,6 +166,8 @@ impl Command {
             Command::Trust(trust::Command::Sign(a)) => &a.output,
             Command::Trust(trust::Command::Update(a)) => &a.output,
             Command::Demo(a) => &a.output,
+            Command::Completions(a) => &a.output,
+            Command::Manpage(a) => &a.output,
         }
     }
 
@@ -177,6 +189,8 @@ impl Command {
             Command::Trust(trust::Command::Sign(a)) => a.run(),
             Command::Trust(trust::Command::Update(a)) => a.run(),
             Command::Demo(a) => a.run(),
+            Command::Completions(a) => a.run(),
+            Command::Manpage(a) => a.run(),
         }
     }
 }

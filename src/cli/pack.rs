@@ -51,8 +51,12 @@ pub struct Args {
     /// OLD_BUNDLE lacks (matched by sha256), and records OLD_BUNDLE's manifest sha256. Default
     /// output: NAME-VERSION.from-OLDVERSION.airlock-delta. Rebuild with
     /// `airlock patch OLD_BUNDLE DELTA -o NEW` or install with `airlock unpack DELTA --base OLD_BUNDLE`.
-    /// Every tar header carries the entry mtime (SOURCE_DATE_EPOCH), so pack both versions with the
-    /// same SOURCE_DATE_EPOCH, or no frame is shared.
+    /// A file of 1 MiB or more has its 512-byte tar header in a frame of its own, so its content
+    /// frames are shared whenever its bytes are unchanged, whatever its mtime. Frames that hold
+    /// tar headers (those header frames, and the shared frames of the small files) carry the
+    /// entry mtime, SOURCE_DATE_EPOCH: a new SOURCE_DATE_EPOCH re-sends only those (a 1 GiB model
+    /// whose weights did not change crossed as 2 of its 67 frames). OLD_BUNDLE must be a
+    /// single-file bundle of the same name (join volumes first, or rebuild it with `patch`).
     #[arg(long, value_name = "OLD_BUNDLE")]
     pub base: Option<PathBuf>,
     /// Output flags.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub enum Command {
     /// Add one root signature to a trust update: writes NEW.root-KEYID.minisig (or .mldsa87)
     /// beside NEW. Run it once per root key holder.
-    #[command(after_help = super::help::TRUST_UPDATE_HELP)]
+    #[command(after_help = super::help::TRUST_SIGN_HELP)]
     Sign(SignArgs),
     /// Replace the trust file in place with a signed update, atomically, only under the rotation
     /// rules (same site, higher version, a threshold of the current and of the new root keys).

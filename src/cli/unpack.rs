@@ -26,7 +26,8 @@ pub struct Args {
     /// Shared flags.
     #[command(flatten)]
     pub check: CheckArgs,
-    /// Destination directory; its parent must exist. Holds exactly the bundle's tree afterwards.
+    /// Destination directory; its parent must exist (`mkdir -p` it first). Holds exactly the
+    /// bundle's tree afterwards: DEST/KIND/NAME/... for every artifact.
     #[arg(long, value_name = "DIR")]
     pub dest: PathBuf,
     /// If DIR holds another tree, swap it for this bundle's atomically.

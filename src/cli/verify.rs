@@ -1,6 +1,7 @@
 //! `airlock verify`: a bundle, one volume or a delta against the trust file.
 use super::Done;
 use super::common::CheckArgs;
+use airlock::error::Error;
 use airlock::receive::verify::{VerifyOptions, verify};
 use airlock::report::render;
 use airlock::trust::Trust;
@@ -19,11 +20,24 @@ pub struct Args {
     /// Also decompress every frame and check every file's size and sha256 (writes nothing).
     #[arg(long)]
     pub deep: bool,
+    /// Write the human report (every check, every signer) to FILE, or to stdout with `-`,
+    /// instead of stderr. Written only when the bundle is accepted; not with `--json` and `-`.
+    #[arg(long, value_name = "FILE|-")]
+    pub report: Option<PathBuf>,
 }
 
 impl Args {
     /// Verifies, logging the decision when asked.
     pub fn run(&self) -> anyhow::Result<Done> {
+        let to_stdout = self.report.as_deref() == Some(std::path::Path::new("-"));
+        if to_stdout && self.check.output.json {
+            return Err(Error::config(
+                "--report",
+                "`--report -` and `--json` would both write to stdout",
+                "pass --report FILE to keep the human report beside the JSON document",
+            )
+            .into());
+        }
         let trust = Trust::load(&self.check.trust)?;
         let now = self.check.now();
         let opts = VerifyOptions {
@@ -42,6 +56,17 @@ impl Args {
             |o| verify(o, &trust, &opts),
             |r| r,
         )?;
-        Done::stderr(&r, render::verify(&r))
+        let text = render::verify(&r);
+        match &self.report {
+            None => Done::stderr(&r, text),
+            Some(_) if to_stdout => Done::stdout(&r, text),
+            Some(file) => {
+                airlock::util::output::write_atomic(file, text.as_bytes())?;
+                Done::stderr(
+                    &r,
+                    format!("{}: report written to {}\n", r.bundle, file.display()),
+                )
+            }
+        }
     }
 }

@@ -247,7 +247,11 @@ pub(crate) fn check_base(delta: &OpenedDelta, base: &OpenedBundle) -> Result<()>
                 hex(&base.signed.manifest_sha256),
                 hex(&delta.footer.base_manifest_sha256)
             ),
-        ));
+        )
+        .with_hint(format!(
+            "this bundle may be fine, it is just not this delta's base: pass the bundle whose manifest sha256 is {} (`airlock inspect BUNDLE` shows it), or use the full new bundle",
+            hex(&delta.footer.base_manifest_sha256)
+        )));
     }
     let expected = frames_to_carry(&delta.signed.manifest, &base.signed.manifest);
     if expected != delta.carried {

@@ -440,9 +440,9 @@ impl Payload {
         match self {
             Payload::Bundle(b) => b.signed.path.display().to_string(),
             Payload::Volumes(v) => format!(
-                "{} (+{} more volumes)",
+                "{} (+{})",
                 v[0].signed.path.display(),
-                v.len() - 1
+                crate::util::text::count(v.len() - 1, "more volume")
             ),
             Payload::Delta { delta, base } => format!(
                 "{} (patched onto {})",

@@ -101,7 +101,16 @@ pub(crate) fn default_delta_name(name: &str, version: &str, base_version: &str) 
 /// beside the output (so its manifest and frames are exactly a full pack's), then writes the delta
 /// against `base_path` and removes the temporary bundle.
 pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<DeltaReport> {
-    let base = open_base(base_path)?;
+    let base = open_base(base_path).map_err(|e| match e {
+        // The receive-side wording of `open_base` speaks of "the bundle the delta was made
+        // against"; the packer is choosing that bundle.
+        Error::Config { file, detail, .. } => Error::config(
+            file,
+            detail,
+            "pass as --base the single-file bundle the receiving site already has (the previous release, NAME-VERSION.airlock.tar.zst); join its volumes first with `airlock join`",
+        ),
+        other => other,
+    })?;
     let suite = crate::pack::resolve_suite(spec, &opts)?;
     let base_suite = base.signed.manifest.layout.suite;
     if suite != base_suite {
@@ -114,6 +123,33 @@ pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<De
                 suite.hash().name()
             ),
             "send the full bundle (pack without --base) for the first release in the new suite; later deltas can use it as their base",
+        ));
+    }
+    let (old, new) = (&base.signed.manifest.bundle, &spec.bundle);
+    if old.name != new.name {
+        return Err(Error::config(
+            base_path,
+            format!(
+                "--base is bundle `{}` {}, but the spec packs `{}`: a delta is made against an earlier release of the same bundle",
+                old.name, old.version, new.name
+            ),
+            format!(
+                "pass as --base the `{}` bundle the receiving site has installed (e.g. {}-OLDVERSION.airlock.tar.zst)",
+                new.name, new.name
+            ),
+        ));
+    }
+    if old.sequence >= new.sequence {
+        return Err(Error::config(
+            base_path,
+            format!(
+                "--base is {} {} with sequence {}, not below the spec's sequence {}: the receiving site would refuse the new bundle as a rollback",
+                old.name, old.version, old.sequence, new.sequence
+            ),
+            format!(
+                "pass an older release of `{}` as --base, or raise [bundle] sequence in the spec above {}",
+                new.name, old.sequence
+            ),
         ));
     }
     let output = opts.output.clone().unwrap_or_else(|| {

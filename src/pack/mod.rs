@@ -110,7 +110,9 @@ pub(crate) fn plan_files(spec: &Spec, alg: HashAlg) -> Result<(Vec<PackFile>, Ve
                 "rename the artifact",
             )
         })?;
-        for f in collect(&a.source)? {
+        let listed = collect(&a.source).map_err(|e| artifact_error(spec, a, e))?;
+        check_artifact_kind(spec, a, &listed)?;
+        for f in listed {
             let path = root.join(&f.relative).map_err(|e| {
                 Error::config(
                     &f.source,
@@ -482,12 +484,122 @@ fn sde_error(spec: &Path, detail: String) -> Error {
     )
 }
 
+/// A missing (or unusable) artifact path, named with the spec and the artifact that declares it:
+/// the fix is in the spec or in the source tree, not on the command line.
+fn artifact_error(spec: &Spec, a: &crate::pack::spec::ArtifactSpec, e: Error) -> Error {
+    match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::config(
+            &spec.path,
+            format!(
+                "artifact `{}` (kind = \"{}\"): its path {} does not exist",
+                a.name,
+                a.kind.as_str(),
+                a.source.display()
+            ),
+            "fix the artifact's `path` in the spec (paths are relative to the spec file), or put the files there",
+        ),
+        Error::Config { file, detail, .. } if file == a.source && detail == "does not exist" => {
+            Error::config(
+                &spec.path,
+                format!(
+                    "artifact `{}` (kind = \"{}\"): its path {} does not exist",
+                    a.name,
+                    a.kind.as_str(),
+                    a.source.display()
+                ),
+                "fix the artifact's `path` in the spec (paths are relative to the spec file), or put the files there",
+            )
+        }
+        Error::Config { file, detail, hint } if file == a.source => Error::config(
+            &spec.path,
+            format!(
+                "artifact `{}` (kind = \"{}\"): {}: {detail}",
+                a.name,
+                a.kind.as_str(),
+                file.display()
+            ),
+            hint,
+        ),
+        other => other,
+    }
+}
+
+/// Refuses an artifact whose files cannot be of its declared kind (a model directory declared
+/// `kind = "safeguard"`), with a hint about the spec rather than about the policy.
+fn check_artifact_kind(
+    spec: &Spec,
+    a: &crate::pack::spec::ArtifactSpec,
+    files: &[crate::pack::source::SourceFile],
+) -> Result<()> {
+    use crate::format::manifest::Kind;
+    let (fits, holds): (fn(&str) -> bool, &str) = match a.kind {
+        Kind::Safeguard => (|f| f.ends_with(".toml"), "only .toml safeguard configs"),
+        Kind::Policy => (
+            |f| {
+                f == policy::POLICY_FILE
+                    || ((f.ends_with(".minisig") || f.ends_with(".mldsa87")) && !f.contains('/'))
+            },
+            "only policy.toml and its signatures (.minisig, NAME-KEYID.mldsa87)",
+        ),
+        _ => return Ok(()),
+    };
+    let misfits: Vec<&str> = files
+        .iter()
+        .map(|f| f.relative.as_str())
+        .filter(|f| !fits(f))
+        .collect();
+    if misfits.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = misfits.iter().take(3).map(|f| format!("`{f}`")).collect();
+    Err(Error::config(
+        &spec.path,
+        format!(
+            "artifact `{}` is declared kind = \"{}\", which holds {holds}, but {} holds {}{}",
+            a.name,
+            a.kind.as_str(),
+            a.source.display(),
+            shown.join(", "),
+            if misfits.len() > 3 {
+                format!(" and {} more", misfits.len() - 3)
+            } else {
+                String::new()
+            }
+        ),
+        "fix the artifact's `kind` in the spec to what its path holds (model weights, tokenizer and configs are kind = \"model\"; other files kind = \"data\"), or its `path`",
+    ))
+}
+
+/// A policy rule the release would break, refused before signing, with what the packer (not
+/// the receiving site) can change.
 fn policy_refusal(spec: &Path, v: policy::Violation) -> Error {
+    let hint = match v.rule {
+        "notice-period" => {
+            "edit [bundle] in the spec: set notice_given (when notice was given) and not_before (the earliest activation, at least the policy's notice_days later), as RFC 3339 UTC times such as \"2026-11-01T00:00:00Z\"".to_string()
+        }
+        "not-before" => {
+            "edit [bundle] not_before in the spec, or pack again once that time has passed".into()
+        }
+        "policy-expiry" => {
+            "the policy in the spec's policy artifact has expired: ask the model provider for a current policy.toml and its signature".into()
+        }
+        "model-approval" | "model-target" => {
+            "pack the model the policy approves for the spec's [bundle] target, or ask the model provider to approve this one (its tree digest is what `airlock digest MODEL_PATH` prints)".into()
+        }
+        "safeguard-missing" => {
+            "add the required safeguard to the spec as an [[artifact]] with kind = \"safeguard\" and its .toml config".into()
+        }
+        "safeguard-minimum" => {
+            "raise the setting in the safeguard's .toml config named above to the policy's minimum".into()
+        }
+        _ => "change the spec or its artifacts so the policy allows the release, or ask the model provider for a policy that does".into(),
+    };
     Error::rejected(
         spec,
         Check::Policy,
         format!("rule {}: {} (refusing to pack)", v.rule, v.detail),
     )
+    .with_hint(hint)
 }
 
 /// Reads the policy and safeguard files to be copied into the manifest frame.

@@ -32,7 +32,14 @@ const SOURCE_HINT: &str = "bundle only regular files; replace the link or specia
 /// Lists the regular files of `root` (a file or directory), sorted bytewise by relative path.
 /// Symlinks are followed only when they stay inside the root and reach a regular file.
 pub fn collect(root: &Path) -> Result<Vec<SourceFile>> {
-    let meta = fs::metadata(root).ctx("read", root)?;
+    let meta = fs::metadata(root).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::config(
+            root,
+            "does not exist",
+            "check the path (relative paths are taken from the current directory; a spec's artifact paths from the spec's directory)",
+        ),
+        _ => Error::io("read", root, e),
+    })?;
     if meta.is_file() {
         let name = root
             .file_name()

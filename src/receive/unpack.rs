@@ -16,6 +16,7 @@ use crate::trust::state::StateDir;
 use crate::trust::{Trust, authenticate};
 use crate::util::fs::{DirLock, remove_any};
 use crate::util::output::sync_dir;
+use crate::util::text::count;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -151,8 +152,9 @@ pub fn unpack(
         accepted.checks.push(CheckOutcome {
             check: Check::FrameDigest.name(),
             detail: format!(
-                "base {}: {checked} frames the new bundle does not use match the base's manifest",
-                base.signed.path.display()
+                "base {}: sha256 of {} the new bundle does not use matches the base's manifest",
+                base.signed.path.display(),
+                count(checked, "frame")
             ),
         });
     }
@@ -229,9 +231,9 @@ pub fn unpack(
         accepted.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
             detail: format!(
-                "the installed tree at {} is this bundle's: {} files, sizes, modes and {} digests match, nothing else is there",
+                "the installed tree at {} is this bundle's: {}, sizes, modes and {} digests match, nothing else is there",
                 dest.display(),
-                m.files.len(),
+                count(m.files.len(), "file"),
                 m.layout.suite.hash().name()
             ),
         });
@@ -239,7 +241,12 @@ pub fn unpack(
         let staging = b
             .parent
             .join(format!("{}{}", b.staging_prefix, std::process::id()));
-        let allowed = &accepted.policy.allowed_files;
+        let allowed: Vec<String> = accepted
+            .policy
+            .allowed_files
+            .iter()
+            .map(|a| a.path.clone())
+            .collect();
         // The model-approval rule on file contents, when the policy is enforced (its signatures
         // met the trust file's threshold): weights outside model artifacts must be approved.
         let weights = accepted
@@ -259,7 +266,7 @@ pub fn unpack(
                         &bundle.path,
                         &f.path,
                         &f.path.under(&staging),
-                        allowed,
+                        &allowed,
                         weights.as_ref(),
                     )?;
                 }
@@ -272,19 +279,22 @@ pub fn unpack(
         result?;
         accepted.checks.push(CheckOutcome {
             check: Check::FrameDigest.name(),
-            detail: format!("{} frames match the manifest", m.frames.len()),
+            detail: format!(
+                "sha256 of {} matches the manifest",
+                count(m.frames.len(), "frame")
+            ),
         });
         accepted.checks.push(CheckOutcome {
             check: Check::FileDigest.name(),
             detail: format!(
-                "{} files written and match size and {}",
-                m.files.len(),
+                "{} written, matching size and {}",
+                count(m.files.len(), "file"),
                 m.layout.suite.hash().name()
             ),
         });
         accepted.checks.push(CheckOutcome {
             check: Check::ContentGate.name(),
-            detail: format!("{} files passed the content gate", m.files.len()),
+            detail: format!("{} passed the content gate", count(m.files.len(), "file")),
         });
     }
     drop(lock);

@@ -13,6 +13,7 @@ use crate::trust::enforce::{PolicyOutcome, enforce};
 use crate::trust::state::StateDir;
 use crate::trust::trust_file::SignerReport;
 use crate::trust::{Authenticated, Trust, authenticate};
+use crate::util::text::count;
 
 /// How to verify.
 pub struct VerifyOptions {
@@ -191,10 +192,10 @@ pub(crate) fn check_authenticity<'a>(
         detail: match (&policy.policy, policy.enforced) {
             (Some(p), true) => {
                 format!(
-                    "policy {} v{}: {} rules held",
+                    "policy {} v{}: {} held",
                     p.id,
                     p.version,
-                    policy.decisions.len()
+                    count(policy.decisions.len(), "rule")
                 )
             }
             (Some(p), false) => format!(
@@ -277,15 +278,18 @@ pub fn verify(opened: &Opened, trust: &Trust, opts: &VerifyOptions) -> Result<Ve
             }
             accepted.checks.push(CheckOutcome {
                 check: Check::FrameDigest.name(),
-                detail: format!("{} frames match the manifest", m.frames.len()),
+                detail: format!(
+                    "sha256 of {} matches the manifest",
+                    count(m.frames.len(), "frame")
+                ),
             });
             if opts.deep {
                 accepted.checks.push(CheckOutcome {
                     check: Check::FileDigest.name(),
                     detail: format!(
-                        "{} files match size and {}",
-                        m.files.len(),
-                        m.layout.suite.hash().name()
+                        "size and {} of {} match the manifest",
+                        m.layout.suite.hash().name(),
+                        count(m.files.len(), "file")
                     ),
                 });
             }
@@ -316,7 +320,7 @@ pub fn verify(opened: &Opened, trust: &Trust, opts: &VerifyOptions) -> Result<Ve
                     range.start,
                     range.end - 1,
                     range.len(),
-                    m.frames.len(),
+                    count(m.frames.len(), "frame"),
                     if opts.deep {
                         " and decompress to their declared sizes"
                     } else {
@@ -350,10 +354,10 @@ pub fn verify(opened: &Opened, trust: &Trust, opts: &VerifyOptions) -> Result<Ve
             accepted.checks.push(CheckOutcome {
                 check: Check::FrameDigest.name(),
                 detail: format!(
-                    "the {} carried frames (of {}) match the manifest; the other {} come from base manifest sha256:{}",
-                    carried.len(),
+                    "sha256 of {} (of {}) matches the manifest; the other {} from base manifest sha256:{}",
+                    count(carried.len(), "carried frame"),
                     m.frames.len(),
-                    m.frames.len() - carried.len(),
+                    if m.frames.len() - carried.len() == 1 { "1 comes".to_string() } else { format!("{} come", m.frames.len() - carried.len()) },
                     hex(&d.footer.base_manifest_sha256)
                 ),
             });

@@ -11,6 +11,7 @@ use crate::container::{Container, SignedManifest, open};
 use crate::error::Result;
 use crate::format::digest::{Digest, HashAlg, hex};
 use crate::format::manifest::{Artifact, FileEntry, Manifest};
+use crate::util::text::count;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -460,16 +461,25 @@ pub fn render(d: &BundleDiff) -> String {
         for a in &d.artifacts {
             let what = match (&a.old, &a.new) {
                 (None, Some(n)) => format!(
-                    "added    {} ({} files, {} bytes)",
-                    n.tree_digest, n.files, n.bytes
+                    "added    {} ({}, {} bytes)",
+                    n.tree_digest,
+                    count(n.files, "file"),
+                    n.bytes
                 ),
                 (Some(o), None) => format!(
-                    "removed  {} ({} files, {} bytes)",
-                    o.tree_digest, o.files, o.bytes
+                    "removed  {} ({}, {} bytes)",
+                    o.tree_digest,
+                    count(o.files, "file"),
+                    o.bytes
                 ),
                 (Some(o), Some(n)) => format!(
-                    "changed  {} -> {} ({} -> {} files, {} -> {} bytes)",
-                    o.tree_digest, n.tree_digest, o.files, n.files, o.bytes, n.bytes
+                    "changed  {} -> {} ({} -> {}, {} -> {} bytes)",
+                    o.tree_digest,
+                    n.tree_digest,
+                    o.files,
+                    count(n.files, "file"),
+                    o.bytes,
+                    n.bytes
                 ),
                 (None, None) => continue,
             };
@@ -533,8 +543,11 @@ pub fn render(d: &BundleDiff) -> String {
     let c = &d.crossing;
     let _ = writeln!(
         s,
-        "crossing: a delta against OLD carries {} of {} frames ({} of {} payload bytes)",
-        c.new_frames, c.frames, c.new_frame_bytes, c.payload_bytes
+        "crossing: a delta against OLD carries {} of {} ({} of {} payload bytes)",
+        c.new_frames,
+        count(c.frames, "frame"),
+        c.new_frame_bytes,
+        c.payload_bytes
     );
     s
 }

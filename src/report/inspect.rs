@@ -6,6 +6,7 @@ use crate::format::signature::{Role, SigAlg, TrustedComment};
 use crate::format::time::Timestamp;
 use crate::trust::enforce::{Governed, load_governed};
 use crate::trust::trust_file::{Trust, authenticate};
+use crate::util::text::count;
 use std::fmt::Write as _;
 
 /// One signer as the manifest frame shows it.
@@ -366,8 +367,11 @@ pub fn render(s: &Sheet) -> String {
     }
     let _ = writeln!(
         out,
-        "content   {} files, {} bytes in {} frames; bundle {} bytes",
-        s.files, s.bytes, s.frames, s.bundle_bytes
+        "content   {}, {} bytes in {}; bundle {} bytes",
+        count(s.files, "file"),
+        s.bytes,
+        count(s.frames, "frame"),
+        s.bundle_bytes
     );
     let _ = writeln!(out, "signers:");
     for sig in &s.signers {
@@ -414,13 +418,13 @@ pub fn render(s: &Sheet) -> String {
     for a in &s.artifacts {
         let _ = writeln!(
             out,
-            "  {:<9} {:<28} {:>6} files {:>14} bytes  {}",
+            "  {:<9} {:<28} {:>12} {:>14} bytes  {}",
             serde_json::to_value(a.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             a.name,
-            a.files,
+            count(a.files, "file"),
             a.bytes,
             a.tree_digest
         );

@@ -11,19 +11,11 @@ use crate::receive::verify::VerifyReport;
 use crate::util::size::format_size;
 use std::fmt::Write as _;
 
-/// `1 file`, `2 files`.
-pub fn count(n: impl Into<u64>, noun: &str) -> String {
-    let n = n.into();
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub use crate::util::text::count;
 
 /// `count` for `usize` values.
-pub(crate) fn count_of(n: usize, noun: &str) -> String {
-    count(n as u64, noun)
+pub fn count_of(n: usize, noun: &str) -> String {
+    count(n, noun)
 }
 
 /// A plain pack.
@@ -81,12 +73,12 @@ pub fn volumes(r: &VolumesReport) -> String {
         let whole = v.files.iter().filter(|f| f.whole).count();
         let _ = writeln!(
             s,
-            "  {}  {} bytes, frames {}..{}, {} whole, {} in part",
+            "  {}  {} bytes, frames {}..{}, {}, {} in part",
             v.path.display(),
             v.bytes,
             v.first_frame,
             v.first_frame + v.frames.saturating_sub(1),
-            count_of(whole, "file"),
+            count_of(whole, "whole file"),
             v.files.len() - whole
         );
     }
@@ -151,8 +143,8 @@ pub fn verify(v: &VerifyReport) -> String {
         let whole = info.holds.iter().filter(|f| f.whole).count();
         let _ = writeln!(
             s,
-            "  holds {} whole and {} in part:",
-            count_of(whole, "file"),
+            "  holds {} and {} in part:",
+            count_of(whole, "whole file"),
             info.holds.len() - whole
         );
         s.push_str(&slices(&info.holds, "    "));
@@ -206,14 +198,14 @@ pub fn join(r: &JoinReport) -> String {
 /// `patch`.
 pub fn patch(r: &PatchReport) -> String {
     format!(
-        "patched {} {}: {} from {}, {} from {} ({} unused base frames checked) -> {} ({} bytes)\nmanifest sha256:{}\n",
+        "patched {} {}: {} from {}, {} from {} ({} checked) -> {} ({} bytes)\nmanifest sha256:{}\n",
         r.name,
         r.version,
         count_of(r.stats.from_base, "frame"),
         r.base.display(),
         count_of(r.stats.from_delta, "frame"),
         r.delta.display(),
-        r.stats.base_unused_checked,
+        count(r.stats.base_unused_checked, "unused base frame"),
         r.output.display(),
         r.stats.bundle_bytes,
         r.manifest_sha256

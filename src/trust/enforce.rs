@@ -180,8 +180,9 @@ pub struct PolicyOutcome {
     pub signers: Vec<PolicySigner>,
     /// Rules that held.
     pub decisions: Vec<Decision>,
-    /// Paths the (enforced) policy exempts from the content gate.
-    pub allowed_files: Vec<String>,
+    /// Paths the (enforced) policy exempts from the content gate, with the policy's reasons (the
+    /// same objects `inspect` lists).
+    pub allowed_files: Vec<policy::AllowedFile>,
 }
 
 /// A signature over a carried policy file, parsed but not yet verified.
@@ -387,12 +388,7 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
         };
         outcome.signers = count_policy_signers(bundle, trust, carried, manifest.layout.suite)?;
         outcome.decisions = policy::evaluate(&carried.policy, &facts(auth), now).map_err(reject)?;
-        outcome.allowed_files = carried
-            .policy
-            .allowed_files
-            .iter()
-            .map(|a| a.path.clone())
-            .collect();
+        outcome.allowed_files = carried.policy.allowed_files.clone();
     }
     policy::check_not_before(manifest.bundle.not_before, now).map_err(reject)?;
     Ok(outcome)

@@ -620,13 +620,16 @@ pub(crate) fn shortfall(
     } else {
         format!(" (the role counts {})", rt.counting.describe())
     };
-    let unit = match rt.counting {
-        Counting::Hybrid => "signer(s), each with both an Ed25519 and an ML-DSA-87 signature",
-        Counting::Algorithms(_) => "signature(s)",
+    let (noun, each) = match rt.counting {
+        Counting::Hybrid => (
+            "distinct trusted signer",
+            ", each with both an Ed25519 and an ML-DSA-87 signature",
+        ),
+        Counting::Algorithms(_) => ("distinct trusted signature", ""),
     };
     format!(
-        "role {role} needs {} distinct trusted {unit}{on}, found {have}{missing}; signers: {}",
-        rt.threshold,
+        "role {role} needs {}{each}{on}, found {have}{missing}; signers: {}",
+        crate::util::text::count(rt.threshold, noun),
         if signers.is_empty() {
             "none".to_string()
         } else {

@@ -63,8 +63,7 @@ impl Progress {
             return;
         }
         *last = Some(now);
-        eprint!("\r\x1b[K{}", self.line(done, now));
-        let _ = std::io::stderr().flush();
+        draw(&format!("\r\x1b[K{}", self.line(done, now)));
     }
 
     fn line(&self, done: u64, now: Instant) -> String {
@@ -76,30 +75,45 @@ impl Progress {
             (done as f64 / self.total as f64).min(1.0)
         };
         let filled = (fraction * 30.0) as usize;
-        let eta = if rate > 0.0 {
-            (self.total.saturating_sub(done)) as f64 / rate
+        // The first redraws come before the pipeline has filled: a rate measured then is noise
+        // (the first frame read, nothing compressed yet), and an ETA from it is a wild guess.
+        // No ETA is shown until the rate rests on RATE_AFTER of work.
+        let eta = if now.duration_since(self.start) >= RATE_AFTER && done > 0 && rate > 0.0 {
+            format!(
+                "ETA {:.0}s",
+                (self.total.saturating_sub(done)) as f64 / rate
+            )
         } else {
-            0.0
+            "ETA --".to_string()
         };
         format!(
-            "{} [{}{}] {} / {}  {}/s  ETA {:.0}s",
+            "{} [{}{}] {} / {}  {}/s  {eta}",
             self.label,
             "#".repeat(filled),
             " ".repeat(30 - filled),
             human(done as f64),
             human(self.total as f64),
             human(rate),
-            eta
         )
     }
 
     /// Clears the progress line.
     pub fn finish(&self) {
         if self.visible {
-            eprint!("\r\x1b[K");
-            let _ = std::io::stderr().flush();
+            draw("\r\x1b[K");
         }
     }
+}
+
+/// How long the rate must have been measured before an ETA is shown.
+const RATE_AFTER: Duration = Duration::from_secs(2);
+
+/// Writes `text` to stderr. Errors are ignored: a closed or full stderr must not stop (or, as
+/// `eprint!` would, panic) the work the progress line only describes.
+fn draw(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
 }
 
 #[cfg(test)]
@@ -118,5 +132,14 @@ mod tests {
                 && line.contains("ETA 6s"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn no_eta_until_the_rate_is_known() {
+        let p = Progress::start("unpack", 4 << 30);
+        let early = p.line(1 << 20, p.start + Duration::from_millis(200));
+        assert!(early.ends_with("ETA --"), "{early}");
+        let nothing = p.line(0, p.start + Duration::from_secs(5));
+        assert!(nothing.ends_with("ETA --"), "{nothing}");
     }
 }

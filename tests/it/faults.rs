@@ -412,7 +412,7 @@ fn concurrent_unpacks_into_one_destination() {
                 "round {round}: the loser must succeed as a no-op: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
-            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let doc = crate::support::common::json(o);
             outcomes.push(doc["result"]["outcome"].as_str().unwrap().to_string());
         }
         outcomes.sort();

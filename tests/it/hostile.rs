@@ -1490,7 +1490,7 @@ fn signature_trusted_comment_disagrees_with_manifest() {
 fn signature_by_an_untrusted_key_or_duplicated() {
     refused(
         "threshold",
-        "role release needs 1 distinct trusted signature(s), found 0",
+        "role release needs 1 distinct trusted signature, found 0",
         |_| {
             let mut p = Parts::honest(&small_files());
             p.signatures =

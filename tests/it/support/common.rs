@@ -51,9 +51,16 @@ pub fn airlock_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
 }
 
-/// Runs `cmd` and returns its output, whatever the exit status.
+/// Runs `cmd` and returns its output, whatever the exit status. A run with `--json` has its
+/// stdout checked as one envelope against `docs/schema/v1/` ([`json`]), whatever the test then
+/// looks at.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("the command can be started")
+    let with_json = cmd.get_args().any(|a| a == "--json");
+    let out = cmd.output().expect("the command can be started");
+    if with_json {
+        json(&out);
+    }
+    out
 }
 
 /// Describes an output for assertion messages.
@@ -105,10 +112,12 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// The `--json` envelope on stdout: exactly one document, whose `ok` and `exit_code` agree with
-/// the process's exit status.
+/// the process's exit status, valid against the envelope schema and, on success, its command's
+/// result schema (`support::schema`).
 pub fn json(out: &Output) -> Value {
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", describe(out)));
+    super::schema::check_document(&doc);
     assert_eq!(doc["airlock"], 1, "envelope version: {doc}");
     assert!(doc["command"].is_string(), "envelope command: {doc}");
     let code = out.status.code().expect("exited");

@@ -1,9 +1,12 @@
 //! Helpers shared by every integration test: `common` runs the real binary, makes keys, specs,
-//! trust files and example trees; `craft` builds hostile bundles from their parts and signs them
-//! with a real test key.
+//! trust files and example trees; `schema` checks every `--json` document against
+//! `docs/schema/v1/`; `examples` builds the example directory the `--help` examples run in;
+//! `craft` builds hostile bundles from their parts and signs them with a real test key.
 #![allow(dead_code)]
 
 pub mod common;
 pub mod craft;
+pub mod examples;
 pub mod pytools;
+pub mod schema;
 pub mod softhsm;
