@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Runs airlock's whole test suite: unit tests, end-to-end CLI tests, hostile-input corpus, faults,
 # property tests, the stock-tool interoperability tests (tar, zstd, minisign, sha256sum, sha384sum),
-# the tests against independent implementations in Python (pyca/cryptography for ML-DSA-87), the
-# JSON contract tests and the documentation tests (every --help example, the README, man pages via
-# man(1), completions parsed by bash, zsh and fish). On a fresh Debian/Ubuntu machine it first
-# installs the tools those tests run (needs root); elsewhere it says what is missing and stops. The
-# Python tools go into a virtual environment the tests create from PyPI on first use
-# (target/test-venv, or $AIRLOCK_TEST_VENV).
+# the tests against independent implementations in Python (pyca/cryptography for ML-DSA-87,
+# model-signing and cyclonedx-python-lib for provenance), the JSON contract tests and the
+# documentation tests (every --help example, the README, man pages via man(1), completions parsed by
+# bash, zsh and fish). On a fresh Debian/Ubuntu machine it first installs the tools those tests run
+# (needs root); elsewhere it says what is missing and stops. The Python tools go into a virtual
+# environment the tests create from PyPI on first use (target/test-venv, or $AIRLOCK_TEST_VENV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in zstd minisign tar sha256sum sha384sum /usr/bin/time python3 man bash zsh fish softhsm2-util pkcs11-tool script; do
+for tool in zstd minisign tar sha256sum sha384sum /usr/bin/time python3 man bash zsh fish openssl softhsm2-util pkcs11-tool script; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 # Debian's python3 creates virtual environments only with python3-venv (ensurepip) installed.
@@ -21,11 +21,25 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "installing the stock tools the interop tests use: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq zstd minisign tar coreutils time python3 python3-venv man-db zsh fish softhsm2 opensc util-linux >/dev/null
+    apt-get install -y -qq zstd minisign tar coreutils time python3 python3-venv man-db zsh fish openssl softhsm2 opensc util-linux >/dev/null
   else
-    echo "missing: ${need[*]}; install them (Debian: apt-get install -y zstd minisign time python3 python3-venv man-db zsh fish softhsm2 opensc util-linux) and run again" >&2
+    echo "missing: ${need[*]}; install them (Debian: apt-get install -y zstd minisign time python3 python3-venv man-db zsh fish openssl softhsm2 opensc util-linux) and run again" >&2
     exit 3
   fi
+fi
+
+# The provenance tests' Python tools, pinned (tests/it/support/pytools.rs lists the same).
+export AIRLOCK_TEST_VENV="${AIRLOCK_TEST_VENV:-$PWD/target/test-venv}"
+# A venv cannot be moved (its scripts name its path), so it is built in place and marked complete
+# once pip has finished; an unmarked one is a leftover of an interrupted run and is rebuilt.
+if [ ! -f "$AIRLOCK_TEST_VENV/.airlock-complete" ]; then
+  command -v python3 >/dev/null 2>&1 || { echo "missing: python3 (for the model-signing and CycloneDX tests)" >&2; exit 3; }
+  echo "creating $AIRLOCK_TEST_VENV (model-signing, pyopenssl, cyclonedx-python-lib) from PyPI" >&2
+  rm -rf "$AIRLOCK_TEST_VENV"
+  python3 -m venv "$AIRLOCK_TEST_VENV"
+  "$AIRLOCK_TEST_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    'model-signing==1.1.1' pyopenssl 'cyclonedx-python-lib[json-validation]==11.12.0'
+  touch "$AIRLOCK_TEST_VENV/.airlock-complete"
 fi
 
 cargo test --locked --release "$@"

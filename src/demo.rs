@@ -191,6 +191,7 @@ pub fn run(spec_path: &Path, workdir: &Path, kept: bool, out: &mut impl Write) -
         replace: false,
         state: Some(state),
         apply_trust: None,
+        model_configs: false,
     };
     let payload = crate::container::Payload::open(&bundle_path, &[], None)?;
     let u = unpack(&payload, &trust, &dest, &opts)?;

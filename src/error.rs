@@ -177,7 +177,7 @@ pub enum Error {
         /// What to do about it.
         hint: String,
     },
-    /// A signed trust-file update broke one of the rotation rules (`docs/format.md` 8.8): exit
+    /// A signed trust-file update broke one of the rotation rules (`docs/format.md` 8.9): exit
     /// code 1. The current trust file is untouched.
     #[error("{}: trust update refused by rule {rule}: {detail}", file.display())]
     TrustRefused {

@@ -69,6 +69,8 @@ Spec (TOML; paths are relative to the spec file):
   kind = \"model\"            # model | safeguard | policy | data | trust (a signed trust update)
   name = \"acme-7b\"
   path = \"models/acme-7b\"   # a file or a directory
+  # oms_signature = \"acme-7b.sig\"  model only: the provider's `model_signing sign key` signature,
+  #                   packed as model/NAME/model.sig and checked against the policy's oms_keys
 
 Times are RFC 3339 UTC with whole seconds (YYYY-MM-DDTHH:MM:SSZ). A safeguard artifact holds
 .toml configs only; a policy artifact holds policy.toml and its signatures
@@ -258,6 +260,27 @@ Examples:
       acme-7b-1.0.0.airlock.tar.zst --trust trust.toml --dest site/acme-7b"
 );
 
+pub const BOM_HELP: &str = concat!(
+    "\
+Writes a CycloneDX 1.6 JSON ML-BOM of the bundle from its signed manifest frame alone (no payload
+is read): the bundle as metadata.component (name, version, sequence, target, created, expires,
+suite, manifest digest, signers with roles and key ids), each model artifact as a
+machine-learning-model component (tree digest, files with hashes, a model card with the approved
+targets and required safeguards, its OMS signature status), data artifacts, safeguards and the
+policy as data components. The same bundle gives the same bytes. Without --trust, the document
+says the signatures were not checked; with it, they are checked first (exit 1 if the bundle would
+be refused) and each signature's status is recorded. `unpack --bom FILE` writes the BOM of what it
+installed, with model-card facts from each model's config.json.
+
+",
+    exit_codes!(),
+    "
+
+Examples:
+  # The inventory of a bundle, checked against the site's trust file first.
+  $ airlock bom acme-7b-1.0.0.airlock.tar.zst --trust trust.toml -o acme-7b.cdx.json"
+);
+
 pub const DIFF_HELP: &str = concat!(
     "\
 OLD and NEW may each be a bundle, one volume of a split bundle, or a delta: only the signed
@@ -287,10 +310,14 @@ the bundle's `policy` artifact directory):
   version = 3                       # monotonic
   issued = \"2026-11-01T00:00:00Z\"
   expires = \"2027-11-01T00:00:00Z\"
+  oms_keys = [\"MFkwEwYH...\"]        # optional: the provider's OpenSSF Model Signing public keys
+                                    # (base64 body of `openssl ec -pubout`, ECDSA P-256/P-384)
   [[model]]                         # approved models, by `airlock digest` tree digest
   name = \"acme-7b\"
-  tree_digest = \"sha256:...\"       # a cnsa2 bundle needs the sha384 one (`airlock digest
-  targets = [\"aws-secret\"]         # --suite cnsa2`): list the model once per digest
+  tree_digest = \"sha256:...\"       # covers model.sig when the model carries one; a cnsa2
+  targets = [\"aws-secret\"]         # bundle needs the sha384 one (`airlock digest --suite
+                                    # cnsa2`): list the model once per digest
+  require_oms = true                # optional: the model must carry a signature by an oms_key
   [[target_suite]]                  # bundles for this target must use this suite
   target = \"azure-top-secret\"
   suite = \"cnsa2\"
@@ -387,7 +414,7 @@ Examples:
 macro_rules! trust_update_help {
     () => {
         "\
-Signed trust updates (TUF-style root rotation; docs/format.md 8.8):
+Signed trust updates (TUF-style root rotation; docs/format.md 8.9):
   1. write NEW.toml: the same site, a higher `version`, [roles.root] (it may list new root keys)
   2. each root key holder runs `airlock trust sign NEW.toml --key ROOT_KEY` (a file or a pkcs11:
      URI); the signatures are NEW.toml.root-KEYID.minisig (or .mldsa87) beside NEW.toml

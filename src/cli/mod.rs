@@ -7,6 +7,7 @@
 //! (`docs/format.md` section 9): `{"airlock": 1, "command": ..., "ok": true, "exit_code": 0,
 //! "result": {...}}`, or on failure `"ok": false` with an `error` object.
 pub mod audit;
+pub mod bom;
 pub mod common;
 pub mod completions;
 pub mod demo;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Print the tree digest of a file or directory (the value a policy approves a model by).
     #[command(after_help = help::DIGEST_HELP)]
     Digest(digest::Args),
+    /// Write the CycloneDX 1.6 ML-BOM of a bundle, from its signed manifest frame alone.
+    #[command(after_help = help::BOM_HELP)]
+    Bom(bom::Args),
     /// Rebuild the single-file bundle from its volumes (every frame checked; byte-identical to the unsplit bundle).
     #[command(after_help = help::JOIN_HELP)]
     Join(join::Args),
@@ -135,6 +139,7 @@ impl Command {
             Command::Unpack(_) => "unpack",
             Command::Sign(_) => "sign",
             Command::Digest(_) => "digest",
+            Command::Bom(_) => "bom",
             Command::Join(_) => "join",
             Command::Patch(_) => "patch",
             Command::Diff(_) => "diff",
@@ -158,6 +163,7 @@ impl Command {
             Command::Unpack(a) => &a.check.output,
             Command::Sign(a) => &a.output,
             Command::Digest(a) => &a.output,
+            Command::Bom(a) => &a.output,
             Command::Join(a) => &a.output,
             Command::Patch(a) => &a.output,
             Command::Diff(a) => &a.output,
@@ -181,6 +187,7 @@ impl Command {
             Command::Unpack(a) => a.run(),
             Command::Sign(a) => a.run(),
             Command::Digest(a) => a.run(),
+            Command::Bom(a) => a.run(),
             Command::Join(a) => a.run(),
             Command::Patch(a) => a.run(),
             Command::Diff(a) => a.run(),

@@ -1,5 +1,5 @@
 //! `airlock trust sign` and `airlock trust update`: signed updates of the receiving side's trust
-//! file (key rotation and revocation, `docs/format.md` 8.8, `trust::rotation`).
+//! file (key rotation and revocation, `docs/format.md` 8.9, `trust::rotation`).
 use super::Done;
 use super::common::{KeyArgs, OutputArgs};
 use airlock::format::time::Timestamp;

@@ -3,6 +3,7 @@ use super::Done;
 use super::common::CheckArgs;
 use airlock::container::Payload;
 use airlock::receive::unpack::{UnpackOptions, unpack};
+use airlock::report::bom::{Checked, bom_of};
 use airlock::report::render;
 use airlock::trust::Trust;
 use std::path::PathBuf;
@@ -39,6 +40,11 @@ pub struct Args {
     /// carried trust update is reported and never applied.
     #[arg(long)]
     pub apply_trust: bool,
+    /// After installing, write the CycloneDX 1.6 ML-BOM of what was installed to FILE (atomically;
+    /// outside DIR): what `airlock bom --trust` writes, with model-card facts from each model's
+    /// installed config.json.
+    #[arg(long, value_name = "FILE")]
+    pub bom: Option<PathBuf>,
 }
 
 impl Args {
@@ -52,7 +58,11 @@ impl Args {
             replace: self.replace,
             state: Some(self.check.state()),
             apply_trust: self.apply_trust.then(|| self.check.trust.clone()),
+            model_configs: self.bom.is_some(),
         };
+        if let Some(bom) = &self.bom {
+            airlock::receive::unpack::check_outside_dest(bom, &self.dest)?;
+        }
         let r = airlock::receive::logged(
             "unpack",
             &self.bundle,
@@ -60,7 +70,21 @@ impl Args {
             now,
             || Payload::open(&self.bundle, &self.more_volumes, self.base.as_deref()),
             |p| p.signed(),
-            |p| unpack(p, &trust, &self.dest, &opts),
+            |p| {
+                let mut r = unpack(p, &trust, &self.dest, &opts)?;
+                if let Some(path) = &self.bom {
+                    // The BOM of what is installed: the checks' conclusions, model cards from
+                    // the installed config.json files.
+                    let checked = Checked {
+                        signers: &r.verify.signers,
+                        policy: &r.verify.policy,
+                    };
+                    let bytes = bom_of(p.signed(), Some(&checked), &r.model_configs, true)?;
+                    airlock::util::output::write_atomic(path, &bytes)?;
+                    r.bom = Some(path.display().to_string());
+                }
+                Ok(r)
+            },
             |r| &r.verify,
         )?;
         let mut text = render::unpack(&r);

@@ -24,7 +24,7 @@ pub enum Kind {
     Policy,
     /// Anything else approved for transfer.
     Data,
-    /// A signed update of the receiving side's trust file (`docs/format.md` 8.8), applied only by
+    /// A signed update of the receiving side's trust file (`docs/format.md` 8.9), applied only by
     /// `unpack --apply-trust` and only under the rotation rules.
     Trust,
 }
@@ -452,13 +452,28 @@ impl Manifest {
     }
 }
 
-/// True for the payload files whose content governs the bundle or the site: the files of
-/// `policy`, `safeguard` and `trust` artifacts, copied into the manifest frame
-/// (`docs/format.md` 1.2), so the receiving side judges them from that frame alone.
+/// The file name of a model artifact's OpenSSF Model Signing (OMS) signature, at the root of
+/// the artifact: `model/NAME/model.sig` (`docs/format.md` 8.8).
+pub const OMS_SIGNATURE_FILE: &str = "model.sig";
+
+/// True for the payload files whose content governs the bundle, copied into the manifest frame
+/// (`docs/format.md` 1.2) so that the receiving side judges them from that frame alone: the files
+/// of `policy`, `safeguard` and `trust` artifacts, and a model artifact's OMS signature
+/// `model/NAME/model.sig`.
 pub fn is_governed(path: &BundlePath) -> bool {
     path.is_below(Kind::Policy.as_str())
         || path.is_below(Kind::Safeguard.as_str())
         || path.is_below(Kind::Trust.as_str())
+        || is_oms_signature(path)
+}
+
+/// True for `model/NAME/model.sig`: a model artifact's OMS signature.
+pub fn is_oms_signature(path: &BundlePath) -> bool {
+    let mut parts = path.as_str().split('/');
+    parts.next() == Some(Kind::Model.as_str())
+        && parts.next().is_some()
+        && parts.next() == Some(OMS_SIGNATURE_FILE)
+        && parts.next().is_none()
 }
 
 /// The run of `files` (sorted by path) that lies below the directory `dir`, found by binary

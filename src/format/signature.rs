@@ -67,7 +67,7 @@ pub enum Role {
     Release,
     /// Countersigns after reviewing a transfer.
     Transfer,
-    /// Signs the receiving side's trust file (key rotation, `docs/format.md` 8.8); never a bundle.
+    /// Signs the receiving side's trust file (key rotation, `docs/format.md` 8.9); never a bundle.
     Root,
 }
 
@@ -579,7 +579,7 @@ impl PolicyStatement {
     }
 }
 
-/// The statement a signature over a trust file carries (`docs/format.md` 8.8):
+/// The statement a signature over a trust file carries (`docs/format.md` 8.9):
 /// `airlock-trust/1 site=SITE version=N sha384=HEX signed=TIME` (an ML-DSA-87 signature signs
 /// it, so it must bind the file by SHA-384), or with `sha256=` as the informative trusted comment
 /// of a minisign signature, which signs the file's bytes themselves.

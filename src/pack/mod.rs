@@ -3,6 +3,7 @@
 //! manifest, checksum file and release signature go into the final frame, then the footer. The
 //! output appears atomically (temporary file in the same directory, then rename).
 pub mod logistics;
+pub mod provenance;
 pub mod sign;
 pub mod source;
 pub mod spec;
@@ -90,6 +91,8 @@ pub struct PackReport {
     pub bundle_bytes: u64,
     /// Where `created` came from: "SOURCE_DATE_EPOCH", "spec" or "clock".
     pub created_from: &'static str,
+    /// The OMS check of every model artifact (the provider's OpenSSF model signatures).
+    pub oms: Vec<crate::trust::oms::OmsCheck>,
 }
 
 pub use crate::container::bundle::default_output_name;
@@ -110,8 +113,9 @@ pub(crate) fn plan_files(spec: &Spec, alg: HashAlg) -> Result<(Vec<PackFile>, Ve
                 "rename the artifact",
             )
         })?;
-        let listed = collect(&a.source).map_err(|e| artifact_error(spec, a, e))?;
+        let mut listed = collect(&a.source).map_err(|e| artifact_error(spec, a, e))?;
         check_artifact_kind(spec, a, &listed)?;
+        provenance::add_signature(&mut listed, a)?;
         for f in listed {
             let path = root.join(&f.relative).map_err(|e| {
                 Error::config(
@@ -262,6 +266,7 @@ pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, 
         };
         policy::evaluate(&p.policy, &early, opts.now).map_err(|v| policy_refusal(&spec.path, v))?;
     }
+    provenance::check_before_packing(spec, &governed, &artifact_roots, &files)?;
 
     let output = opts
         .output
@@ -335,6 +340,8 @@ pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, 
             ));
         }
     }
+    // The provider's model signatures first, so a modified file is named (`provenance`).
+    let oms = provenance::check_packed(spec, &governed, &manifest)?;
     if let Some(p) = &governed.policy {
         policy::evaluate(&p.policy, &release_facts(&manifest, &governed), opts.now)
             .map_err(|v| policy_refusal(&spec.path, v))?;
@@ -388,6 +395,7 @@ pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, 
         frames: manifest.frames.len(),
         bundle_bytes,
         created_from,
+        oms,
     };
     // The bundle just written, as a reader would open it, built from what was written rather than
     // read back: volume and delta writers take it from here.
@@ -602,14 +610,16 @@ fn policy_refusal(spec: &Path, v: policy::Violation) -> Error {
     .with_hint(hint)
 }
 
-/// Reads the policy and safeguard files to be copied into the manifest frame.
+/// Reads the policy and safeguard files and OMS signatures to be copied into the manifest frame.
 fn read_governed(files: &[PackFile]) -> Result<Vec<(BundlePath, Vec<u8>)>> {
     let mut copies = Vec::new();
     for f in files.iter().filter(|f| is_governed(&f.entry.path)) {
         if f.entry.size > MAX_COPY_BYTES {
             return Err(Error::config(
                 &f.source,
-                format!("policy and safeguard files are limited to {MAX_COPY_BYTES} bytes"),
+                format!(
+                    "policy and safeguard files and OMS signatures (model.sig) are limited to {MAX_COPY_BYTES} bytes: they are copied into the manifest frame"
+                ),
                 "keep policies and safeguard configs small; put data in a `data` artifact",
             ));
         }

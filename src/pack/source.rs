@@ -1,5 +1,5 @@
 //! The packer's sources: listing an artifact's files safely (no special files, no symlinks leaving
-//! the root), the tree digest `airlock digest` prints, and [`PayloadStream`], which produces the
+//! the root), the tree digest (and OMS root digest) `airlock digest` prints, and [`PayloadStream`], which produces the
 //! payload tar stream from the source files, hashing each file in the one pass that reads it.
 use crate::error::{Error, IoContext, Result};
 use crate::format;
@@ -134,6 +134,66 @@ pub fn tree_digest_of(root: &Path, alg: HashAlg) -> Result<Digest> {
         entries.push((f.relative.as_str(), size, f.mode, digest));
     }
     Ok(tree_digest(alg, entries))
+}
+
+/// What `airlock digest` prints for a file or directory, hashing every file once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeDigests {
+    /// The tree digest (`docs/format.md` section 6): with an OMS signature, of the tree as a model
+    /// artifact carrying it as `model.sig`, which is the digest a policy approves.
+    pub tree_digest: Digest,
+    /// For a directory: the OMS root digest of its files as `model_signing sign key` computes it
+    /// (git paths and a root `model.sig` left out), and how many files it covers.
+    pub oms_root: Option<([u8; 32], usize)>,
+}
+
+/// The digests of `root` in `alg` (the suite's hash), with `oms_signature` added as `model.sig`
+/// exactly as `pack` adds a model artifact's `oms_signature`. The OMS root digest is SHA-256
+/// whatever the suite (it is what `model_signing` computes), so under another hash each file is
+/// read a second time for it.
+pub fn tree_digests_of(
+    root: &Path,
+    oms_signature: Option<&Path>,
+    alg: HashAlg,
+) -> Result<TreeDigests> {
+    let mut files = collect(root)?;
+    crate::pack::provenance::add_signature(
+        &mut files,
+        &crate::pack::spec::ArtifactSpec {
+            kind: crate::format::manifest::Kind::Model,
+            name: root.display().to_string(),
+            source: root.to_path_buf(),
+            oms_signature: oms_signature.map(Path::to_path_buf),
+        },
+    )?;
+    files.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
+    let mut entries = Vec::with_capacity(files.len());
+    for f in &files {
+        let (digest, size) = hash_file(&f.source, alg)?;
+        entries.push((f.relative.as_str(), size, f.mode, digest));
+    }
+    let oms_root = if fs::metadata(root).ctx("read", root)?.is_dir() {
+        let mut pairs: Vec<(String, [u8; 32])> = Vec::with_capacity(entries.len());
+        for (f, (rel, _, _, d)) in files.iter().zip(&entries) {
+            let sha256 = if alg == HashAlg::Sha256 {
+                *d
+            } else {
+                hash_file(&f.source, HashAlg::Sha256)?.0
+            };
+            let bytes: [u8; 32] = sha256
+                .as_bytes()
+                .try_into()
+                .map_err(|_| Error::Internal("a SHA-256 digest is 32 bytes".into()))?;
+            pairs.push((rel.to_string(), bytes));
+        }
+        Some(crate::trust::oms::tree_root_digest(&pairs))
+    } else {
+        None
+    };
+    Ok(TreeDigests {
+        tree_digest: tree_digest(alg, entries),
+        oms_root,
+    })
 }
 
 /// A file to pack: its manifest entry (digest filled in as it is read) and where to read it.

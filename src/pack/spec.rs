@@ -1,5 +1,6 @@
 //! The bundle spec (`SPEC.toml`) a release engineer keeps under version control: bundle identity,
-//! freshness and the artifacts to pack. Paths are relative to the spec file.
+//! freshness and the artifacts to pack (and, for a model, the provider's OpenSSF model signature).
+//! Paths are relative to the spec file.
 use crate::error::{Error, Result};
 use crate::format::manifest::{Kind, Suite};
 use crate::format::path::check_label;
@@ -55,6 +56,9 @@ pub struct ArtifactSpec {
     pub name: String,
     /// Source file or directory, resolved against the spec's directory.
     pub source: PathBuf,
+    /// The model provider's OpenSSF model signature of this (model) artifact, resolved against the
+    /// spec's directory: packed as `model/NAME/model.sig` (`docs/format.md` 8.8).
+    pub oms_signature: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +90,7 @@ struct RawArtifact {
     kind: String,
     name: String,
     path: String,
+    oms_signature: Option<String>,
 }
 
 const SPEC_HINT: &str = "see `airlock pack --help` and README.md for the spec schema";
@@ -183,10 +188,25 @@ impl Spec {
             if a.path.is_empty() {
                 return Err(format!("artifact `{}`: path is empty", a.name));
             }
+            let oms_signature = match a.oms_signature {
+                None => None,
+                Some(_) if kind != Kind::Model => {
+                    return Err(format!(
+                        "artifact `{}`: oms_signature belongs to model artifacts only (this one is of kind {})",
+                        a.name,
+                        kind.as_str()
+                    ));
+                }
+                Some(p) if p.is_empty() => {
+                    return Err(format!("artifact `{}`: oms_signature is empty", a.name));
+                }
+                Some(p) => Some(dir.join(p)),
+            };
             artifacts.push(ArtifactSpec {
                 kind,
                 name: a.name,
                 source: dir.join(&a.path),
+                oms_signature,
             });
         }
         Ok((bundle, artifacts))
@@ -214,6 +234,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("sequense") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn oms_signature_is_for_models_and_relative_to_the_spec() {
+        let with = MINIMAL.replace(
+            "path = \"models/acme-7b\"\n",
+            "path = \"models/acme-7b\"\noms_signature = \"acme-7b.sig\"\n",
+        );
+        let (_, a) = Spec::parse(&with, Path::new("/specs")).unwrap();
+        assert_eq!(
+            a[0].oms_signature.as_deref(),
+            Some(Path::new("/specs/acme-7b.sig"))
+        );
+        let data = with.replace("kind = \"model\"", "kind = \"data\"");
+        let err = Spec::parse(&data, Path::new(".")).unwrap_err();
+        assert!(err.contains("model artifacts only"), "{err}");
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct UnpackOptions {
     /// carries (an artifact of kind `trust`) under the rotation rules (`trust::rotation`). The
     /// update is judged before anything is installed, and applied after the install.
     pub apply_trust: Option<PathBuf>,
+    /// Read each model's installed `config.json` for the model cards of a BOM of the installed
+    /// tree (`UnpackReport::model_configs`), before the lock is released.
+    pub model_configs: bool,
 }
 
 /// What `unpack` did.
@@ -78,7 +81,17 @@ pub struct UnpackReport {
     pub trust_update: Option<crate::trust::rotation::UpdateReport>,
     /// Whether the bundle carries a trust update (applied only with `--apply-trust`).
     pub carries_trust_update: bool,
+    /// The ML-BOM written (`--bom`), if any: filled in by the caller that writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bom: Option<String>,
+    /// Each model artifact's installed `config.json`, parsed (with `model_configs`): the facts a
+    /// BOM's model card takes from the installed tree.
+    #[serde(skip)]
+    pub model_configs: ModelConfigs,
 }
+
+/// Parsed `config.json` files by model artifact name.
+pub type ModelConfigs = std::collections::BTreeMap<String, serde_json::Value>;
 
 /// Paths of the helper files kept beside a destination.
 struct Beside {
@@ -297,6 +310,12 @@ pub fn unpack(
             detail: format!("{} passed the content gate", count(m.files.len(), "file")),
         });
     }
+    // Read before the lock is released, so nothing swaps the tree in between.
+    let model_configs = if opts.model_configs {
+        installed_configs(m, dest)?
+    } else {
+        ModelConfigs::new()
+    };
     drop(lock);
     let trust_update = match trust_update {
         Some((current, update)) => Some(crate::trust::rotation::apply(current, update, false)?),
@@ -314,7 +333,56 @@ pub fn unpack(
         outcome,
         trust_update,
         carries_trust_update: carried.is_some(),
+        bom: None,
+        model_configs,
     })
+}
+
+/// Refuses a file to be written beside an install (`unpack --bom`) that lies inside the
+/// destination: the destination holds exactly the bundle's tree, so the next run would find a
+/// foreign file there, and `model_signing verify key` an unsigned one. (Compared lexically, as
+/// absolute paths.)
+pub fn check_outside_dest(bom: &Path, dest: &Path) -> Result<()> {
+    let abs = |p: &Path| std::path::absolute(p).ctx("resolve", p);
+    if abs(bom)?.starts_with(abs(dest)?) {
+        return Err(Error::config(
+            bom,
+            format!(
+                "--bom is inside the destination {}, which holds exactly the bundle's tree",
+                dest.display()
+            ),
+            "write the BOM beside the destination, e.g. --bom /opt/models/acme-7b.cdx.json",
+        ));
+    }
+    Ok(())
+}
+
+/// The largest `config.json` read for a model card; a larger one gives no facts.
+const MAX_CONFIG_JSON: u64 = 1 << 20;
+
+/// Each model artifact's installed `config.json` (already checked against the manifest), parsed,
+/// for the BOM's model cards. A missing, oversized or unparsable one gives no facts.
+fn installed_configs(m: &Manifest, dest: &Path) -> Result<ModelConfigs> {
+    let mut out = ModelConfigs::new();
+    for a in m
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == crate::format::manifest::Kind::Model)
+    {
+        let path = format!("{}/config.json", a.path);
+        let Some(f) = m.files.iter().find(|f| f.path.as_str() == path) else {
+            continue;
+        };
+        if f.size > MAX_CONFIG_JSON {
+            continue;
+        }
+        let local = f.path.under(dest);
+        let bytes = fs::read(&local).ctx("read", &local)?;
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            out.insert(a.name.clone(), v);
+        }
+    }
+    Ok(out)
 }
 
 fn remove_leftovers(b: &Beside) -> Result<()> {

@@ -122,7 +122,7 @@ pub struct Accepted<'a> {
 
 /// Signatures, thresholds, target, expiry, rollback (when a state directory is given) and the
 /// policy: everything decided from the manifest frame alone.
-pub(crate) fn check_authenticity<'a>(
+pub fn check_authenticity<'a>(
     signed: &'a SignedManifest,
     trust: &Trust,
     now: Timestamp,
@@ -205,6 +205,17 @@ pub(crate) fn check_authenticity<'a>(
             (None, _) => "no policy carried; the trust file requires none".to_string(),
         },
     });
+    // The provider's model signatures, one line each, so reports and the audit log record them.
+    for c in policy
+        .oms
+        .iter()
+        .filter(|c| c.status != crate::trust::oms::OmsStatus::Absent)
+    {
+        checks.push(CheckOutcome {
+            check: Check::Policy.name(),
+            detail: c.detail.clone(),
+        });
+    }
     Ok(Accepted {
         auth,
         checks,

@@ -30,6 +30,9 @@ pub fn pack(r: &PackReport) -> String {
         r.manifest_sha256
     );
     s.push_str(&suite_note(r));
+    for c in crate::pack::provenance::carried(&r.oms) {
+        let _ = writeln!(s, "oms: {}", c.detail);
+    }
     s.push_str(&clock_note(r.created_from));
     s
 }
@@ -170,7 +173,7 @@ pub(crate) fn slices(slices: &[FileSlice], indent: &str) -> String {
 
 /// `unpack`: one line, and where the tree is.
 pub fn unpack(r: &UnpackReport) -> String {
-    format!(
+    let mut s = format!(
         "{}: {} {} -> {}: {} ({})\n",
         r.verify.bundle,
         r.verify.name,
@@ -178,7 +181,11 @@ pub fn unpack(r: &UnpackReport) -> String {
         r.dest,
         r.outcome.describe(),
         count_of(r.verify.files, "file")
-    )
+    );
+    if let Some(bom) = &r.bom {
+        let _ = writeln!(s, "CycloneDX 1.6 ML-BOM of the installed tree -> {bom}");
+    }
+    s
 }
 
 /// `join`.

@@ -1,5 +1,6 @@
 //! Applying the policy to a bundle (the files it carries are parsed by `governed`): counting the
-//! policy role's signatures, evaluating the rules, and running the content gate.
+//! policy role's signatures, evaluating the rules (the provider's OpenSSF model signatures among
+//! them: `trust::oms`), and running the content gate.
 use crate::error::{Check, Error, Result};
 use crate::format::digest::HashAlg;
 use crate::format::manifest::Kind;
@@ -9,6 +10,7 @@ use crate::format::signature::{MinisignFile, MlDsaFile, PolicyStatement, Role, S
 use crate::format::time::Timestamp;
 use crate::trust::gate;
 pub use crate::trust::governed::{CarriedPolicy, Governed, load_governed};
+use crate::trust::oms;
 use crate::trust::policy::{self, BundleFacts, Decision, Policy, StrayWeights};
 use crate::trust::trust_file::{
     Authenticated, Claim, SignerStatus, Trust, TrustedKey, TrustedPublic, shortfall, tally,
@@ -183,6 +185,9 @@ pub struct PolicyOutcome {
     /// Paths the (enforced) policy exempts from the content gate, with the policy's reasons (the
     /// same objects `inspect` lists).
     pub allowed_files: Vec<policy::AllowedFile>,
+    /// The OMS check of every model artifact; when the policy is not enforced, only the carried
+    /// signatures, each `not-checked`.
+    pub oms: Vec<crate::trust::oms::OmsCheck>,
 }
 
 /// A signature over a carried policy file, parsed but not yet verified.
@@ -377,6 +382,7 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
         signers: Vec::new(),
         decisions: Vec::new(),
         allowed_files: Vec::new(),
+        oms: Vec::new(),
     };
     if threshold > 0 {
         let Some(carried) = &governed.policy else {
@@ -387,8 +393,29 @@ pub fn enforce(auth: &Authenticated<'_>, trust: &Trust, now: Timestamp) -> Resul
             ));
         };
         outcome.signers = count_policy_signers(bundle, trust, carried, manifest.layout.suite)?;
+        // The provider's model signatures, against the keys of the policy just authenticated;
+        // first, so that a model changed since the provider signed it is refused naming the file
+        // rather than by its unapproved tree digest.
+        outcome.oms = oms::judge(&carried.policy, manifest, &governed.oms_signatures, &|a| {
+            oms::model_files(manifest, a)
+        })
+        .map_err(reject)?;
         outcome.decisions = policy::evaluate(&carried.policy, &facts(auth), now).map_err(reject)?;
+        outcome.decisions.extend(oms::decisions(&outcome.oms));
         outcome.allowed_files = carried.policy.allowed_files.clone();
+    } else {
+        // Carried, not judged: the keys to judge them with come from a policy not authenticated.
+        outcome.oms = governed
+            .oms_signatures
+            .iter()
+            .map(|(path, _)| {
+                oms::OmsCheck::not_checked(
+                    path.as_str().split('/').nth(1).unwrap_or_default(),
+                    path.as_str(),
+                    "the trust file pins no policy keys, so the policy's oms_keys are not authenticated",
+                )
+            })
+            .collect();
     }
     policy::check_not_before(manifest.bundle.not_before, now).map_err(reject)?;
     Ok(outcome)

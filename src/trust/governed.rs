@@ -64,6 +64,7 @@ impl CarriedTrust {
 }
 
 /// Policy, safeguards and a trust update carried by a bundle.
+/// Policy, safeguards and OMS signatures carried by a bundle.
 #[derive(Debug, Clone, Default)]
 pub struct Governed {
     /// The policy, if any.
@@ -72,6 +73,9 @@ pub struct Governed {
     pub safeguards: Vec<(String, Safeguard)>,
     /// A trust-file update, if any.
     pub trust: Option<CarriedTrust>,
+    /// Model artifacts' OpenSSF model signatures, `model/NAME/model.sig`: (bundle path, bytes),
+    /// judged by `trust::oms::judge` against the policy's `oms_keys`.
+    pub oms_signatures: Vec<(BundlePath, Vec<u8>)>,
 }
 
 /// Parses the governed files (policy and safeguard artifacts) of a bundle.
@@ -99,6 +103,9 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
                 path.clone(),
                 bytes.clone(),
             ));
+        } else if crate::format::manifest::is_oms_signature(path) {
+            // Parsed and judged by `trust::oms` once the policy names the keys to judge it with.
+            governed.oms_signatures.push((path.clone(), bytes.clone()));
         } else if kind == Kind::Safeguard.as_str() {
             if !rest.ends_with(".toml") {
                 return Err(format!(

@@ -1,11 +1,13 @@
 //! The model provider's policy manifest (`policy.toml`, signed by the `policy` role): which models
 //! (by tree digest) may go to which targets, which safeguards each deployment must carry and at
 //! what minimum settings, which targets need advance notice, and which paths are exempt from the
-//! content gate. `evaluate` applies it to a bundle, at pack time and again on the receiving side.
+//! content gate, and the provider's OpenSSF Model Signing keys. `evaluate` applies it to a bundle,
+//! at pack time and again on the receiving side (the OMS rules: `trust::oms::judge`).
 use crate::format::digest::Digest;
 use crate::format::manifest::Suite;
 use crate::format::path::check_label;
 use crate::format::time::Timestamp;
+use crate::trust::oms::OmsKey;
 use crate::trust::safeguards::{Safeguard, Strength};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -26,6 +28,9 @@ pub struct ApprovedModel {
     pub tree_digest: Digest,
     /// Targets it may be deployed to.
     pub targets: BTreeSet<String>,
+    /// Whether the model must carry the provider's OpenSSF model signature (`require_oms`),
+    /// checked against the policy's `oms_keys` (`trust::oms::judge`).
+    pub require_oms: bool,
 }
 
 /// A minimum a safeguard must meet.
@@ -211,6 +216,8 @@ pub struct Policy {
     pub allowed_files: Vec<AllowedFile>,
     /// Suites required per target.
     pub target_suites: Vec<TargetSuite>,
+    /// The model provider's OpenSSF Model Signing verification keys (`[policy] oms_keys`).
+    pub oms_keys: Vec<OmsKey>,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +250,8 @@ struct RawHeader {
     version: u64,
     issued: String,
     expires: String,
+    #[serde(default)]
+    oms_keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +260,8 @@ struct RawModel {
     name: String,
     tree_digest: String,
     targets: BTreeSet<String>,
+    #[serde(default)]
+    require_oms: bool,
 }
 
 #[derive(Deserialize)]
@@ -376,10 +387,20 @@ impl Policy {
                     .as_str();
                 let digest = Digest::parse_prefixed(digest)
                     .ok_or_else(|| format!("model `{}`: tree_digest `{}` is not sha256:<64 hex digits> or sha384:<96 hex digits> (see `airlock digest`, `airlock digest --suite cnsa2`)", m.name, m.tree_digest))?;
-                Ok(ApprovedModel { name: m.name, tree_digest: digest, targets: m.targets })
+                Ok(ApprovedModel { name: m.name, tree_digest: digest, targets: m.targets, require_oms: m.require_oms })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let oms_keys = parse_oms_keys(&raw.policy.oms_keys)?;
+        if oms_keys.is_empty()
+            && let Some(m) = models.iter().find(|m| m.require_oms)
+        {
+            return Err(format!(
+                "model `{}`: require_oms = true, but [policy] names no oms_keys to check the signature with",
+                m.name
+            ));
+        }
         let policy = Policy {
+            oms_keys,
             id: raw.policy.id,
             version: raw.policy.version,
             issued: time("issued", &raw.policy.issued)?,
@@ -438,10 +459,37 @@ impl Policy {
         Ok(policy)
     }
 
+    /// The `[policy] oms_keys` entry a key fingerprint belongs to, if any.
+    pub fn oms_key_index(&self, fingerprint: &str) -> Option<usize> {
+        self.oms_keys
+            .iter()
+            .position(|k| k.fingerprint() == fingerprint)
+    }
+
     /// Whether the content gate exempts `path`.
     pub fn allows_file(&self, path: &str) -> bool {
         self.allowed_files.iter().any(|a| a.path == path)
     }
+}
+
+/// Parses `[policy] oms_keys`, refusing a key listed twice (by its public key, whatever its
+/// encoding): one key is one signer.
+fn parse_oms_keys(texts: &[String]) -> Result<Vec<OmsKey>, String> {
+    let mut keys: Vec<OmsKey> = Vec::with_capacity(texts.len());
+    for (i, text) in texts.iter().enumerate() {
+        let key = OmsKey::from_base64(i, text).map_err(|e| format!("[policy] {e}"))?;
+        if let Some(j) = keys
+            .iter()
+            .position(|k| k.fingerprint() == key.fingerprint())
+        {
+            return Err(format!(
+                "[policy] oms_keys[{j}] and oms_keys[{i}] are the same public key (fingerprint {}); list it once",
+                key.fingerprint()
+            ));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// What the policy is applied to.

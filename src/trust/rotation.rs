@@ -1,6 +1,6 @@
 //! Signed updates of the receiving side's trust file — key rotation and revocation without
 //! re-provisioning the enclave by hand. This is TUF's root rotation (specification 5.3) reduced
-//! to airlock's roles (`docs/format.md` 8.8, `docs/security.md` "Key rotation"):
+//! to airlock's roles (`docs/format.md` 8.9, `docs/security.md` "Key rotation"):
 //!
 //! * a trust file has a `version` and a `[roles.root]` (keys, threshold, algorithms, revoked);
 //! * `airlock trust sign NEW --key ROOT_KEY` writes one detached root signature beside NEW

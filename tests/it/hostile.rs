@@ -173,6 +173,7 @@ impl Arena {
                 replace,
                 state: Some(StateDir { path: self.state() }),
                 apply_trust: None,
+                model_configs: false,
             },
         )
         .map(drop)

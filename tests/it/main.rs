@@ -1,7 +1,8 @@
 //! airlock's integration tests, one binary: end-to-end runs of the real `airlock` binary, the
 //! hostile-input corpus, fault injection, property-based fuzzing, the policy rules, crossing
-//! logistics, interoperability with stock tools, the regression tests of issue 9, and the
-//! command-line contract and shipped documentation of issue 15. Shared helpers live in `support/`.
+//! logistics, interoperability with stock tools, the regression tests of issue 9, the
+//! command-line contract and shipped documentation of issue 15, and provenance (OpenSSF model
+//! signatures, CycloneDX ML-BOMs) against the real Python tools. Shared helpers live in `support/`.
 mod support;
 
 /// The binary's clap definitions (`src/cli/`), compiled into the tests so they can walk the real
@@ -22,6 +23,7 @@ mod interop;
 mod logistics;
 mod policy;
 mod policy_receiving;
+mod provenance;
 mod regressions;
 mod rotation;
 mod tokens;

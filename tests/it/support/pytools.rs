@@ -21,6 +21,9 @@ pub const PACKAGES: [&str; 5] = [
     "cyclonedx-python-lib[json-validation]==11.12.0",
 ];
 
+/// Written into the venv once pip has finished, holding the package list it was built from: a
+/// venv cannot be moved (its scripts name its path), so it is built in place, and one without the
+/// marker, or with another list, is rebuilt.
 const MARKER: &str = "airlock-test-packages.txt";
 
 /// Runs `cmd`, panicking with its output unless it succeeds.
@@ -47,45 +50,47 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-fn wanted() -> String {
-    PACKAGES.join("\n") + "\n"
+/// The marker's text: the venv's own path (a venv moved or copied from elsewhere has scripts
+/// naming another path, so it is rebuilt) and the package list.
+fn wanted(venv: &Path) -> String {
+    format!("{}\n{}\n", venv.display(), PACKAGES.join("\n"))
 }
 
-fn is_current(venv: &Path) -> bool {
-    venv.join("bin/python").is_file()
-        && std::fs::read_to_string(venv.join(MARKER)).is_ok_and(|t| t == wanted())
+fn has_tools(venv: &Path) -> bool {
+    venv.join("bin/model_signing").is_file() && venv.join("bin/python").is_file()
 }
 
-/// The venv, created on first use.
+/// The venv with every package of [`PACKAGES`], created on first use.
 pub fn venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
-        let venv = match std::env::var_os("AIRLOCK_TEST_VENV") {
-            Some(v) => PathBuf::from(v),
-            None => Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .parent()
-                .expect("the target tmp dir has a parent")
-                .join("test-venv"),
-        };
-        if is_current(&venv) {
+        if let Some(v) = std::env::var_os("AIRLOCK_TEST_VENV") {
+            let v = PathBuf::from(v);
+            assert!(
+                has_tools(&v),
+                "AIRLOCK_TEST_VENV={} has no bin/model_signing; create it with `python3 -m venv DIR && DIR/bin/pip install {}`",
+                v.display(),
+                PACKAGES.join(" ")
+            );
+            return v;
+        }
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("the target tmp dir has a parent")
+            .join("test-venv");
+        if has_tools(&venv)
+            && std::fs::read_to_string(venv.join(MARKER)).is_ok_and(|t| t == wanted(&venv))
+        {
             return venv;
         }
-        // Built beside, then renamed, so an interrupted install is never taken for a good one.
-        let partial = venv.with_file_name(format!(
-            "{}.partial-{}",
-            venv.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&partial);
-        run_ok(Command::new("python3").args(["-m", "venv"]).arg(&partial));
+        let _ = std::fs::remove_dir_all(&venv);
+        run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv));
         run_ok(
-            Command::new(partial.join("bin/pip"))
+            Command::new(venv.join("bin/pip"))
                 .args(["install", "--quiet", "--disable-pip-version-check"])
                 .args(PACKAGES),
         );
-        std::fs::write(partial.join(MARKER), wanted()).expect("write the venv marker");
-        let _ = std::fs::remove_dir_all(&venv);
-        std::fs::rename(&partial, &venv).expect("move the new venv into place");
+        std::fs::write(venv.join(MARKER), wanted(&venv)).expect("mark the venv complete");
         venv
     })
 }
@@ -123,4 +128,116 @@ pub fn vectors_dir() -> PathBuf {
     );
     assert!(ok, "cryptography_vectors is not importable: {out}");
     PathBuf::from(out.trim())
+}
+
+/// `model_signing ARGS...` from the venv.
+pub fn model_signing() -> Command {
+    Command::new(venv().join("bin/model_signing"))
+}
+
+/// `model_signing sign key MODEL --private_key KEY --signature SIG EXTRA...`. The CLI prints a
+/// failure but exits 0, so the signature file's appearance is the success criterion.
+pub fn oms_sign(model: &Path, key: &Path, sig: &Path, extra: &[&str]) {
+    let _ = std::fs::remove_file(sig);
+    let out = model_signing()
+        .args(["sign", "key"])
+        .arg(model)
+        .arg("--private_key")
+        .arg(key)
+        .arg("--signature")
+        .arg(sig)
+        .args(extra)
+        .output()
+        .expect("run model_signing");
+    assert!(
+        sig.is_file(),
+        "model_signing sign key wrote no signature: {}",
+        text(&out)
+    );
+}
+
+/// `model_signing verify key MODEL --signature SIG --public_key PUB`: (accepted, output).
+pub fn oms_verify(model: &Path, sig: &Path, public: &Path) -> (bool, String) {
+    let out = model_signing()
+        .args(["verify", "key"])
+        .arg(model)
+        .arg("--signature")
+        .arg(sig)
+        .arg("--public_key")
+        .arg(public)
+        .output()
+        .expect("run model_signing");
+    (out.status.success(), text(&out))
+}
+
+/// A provider key pair made as `model-signing` users make them: `DIR/NAME.pem` (private) and
+/// `DIR/NAME.pub` (SubjectPublicKeyInfo PEM), for `curve` `prime256v1` or `secp384r1`.
+pub struct ProviderKey {
+    /// The private key.
+    pub pem: PathBuf,
+    /// The public key file.
+    pub public: PathBuf,
+}
+
+impl ProviderKey {
+    /// Generates the pair with the `openssl` CLI.
+    pub fn generate(dir: &Path, name: &str, curve: &str) -> ProviderKey {
+        let pem = dir.join(format!("{name}.pem"));
+        let public = dir.join(format!("{name}.pub"));
+        run_ok(
+            Command::new("openssl")
+                .args(["ecparam", "-genkey", "-name", curve, "-noout", "-out"])
+                .arg(&pem),
+        );
+        run_ok(
+            Command::new("openssl")
+                .args(["ec", "-pubout", "-in"])
+                .arg(&pem)
+                .arg("-out")
+                .arg(&public),
+        );
+        ProviderKey { pem, public }
+    }
+
+    /// The base64 body of the `.pub` file: what `oms_keys` lists.
+    pub fn base64(&self) -> String {
+        std::fs::read_to_string(&self.public)
+            .expect("read the public key")
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect()
+    }
+}
+
+/// Runs the reference validator once over `good` and `bad` BOM files and asserts that every good
+/// one is valid CycloneDX 1.6 and every bad one is reported invalid (one Python start for all:
+/// importing the validator takes seconds).
+pub fn validate_boms(good: &[PathBuf], bad: &[PathBuf]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/cdx_validate.py");
+    let out = Command::new(venv().join("bin/python"))
+        .arg(&script)
+        .args(good)
+        .args(bad)
+        .output()
+        .expect("run the CycloneDX validator");
+    let t = text(&out);
+    for p in good {
+        assert!(
+            t.contains(&format!("{}: valid CycloneDX 1.6", p.display())),
+            "{} is not a valid CycloneDX 1.6 BOM:\n{t}",
+            p.display()
+        );
+    }
+    for p in bad {
+        assert!(
+            t.contains(&format!("{}: INVALID", p.display())),
+            "the validator did not refuse {}:\n{t}",
+            p.display()
+        );
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(if bad.is_empty() { 0 } else { 1 }),
+        "validator exit status:\n{t}"
+    );
 }
