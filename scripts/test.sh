@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in zstd minisign tar sha256sum sha384sum /usr/bin/time python3 man bash zsh fish openssl docker-registry skopeo umoci; do
+for tool in zstd minisign tar sha256sum sha384sum /usr/bin/time python3 man bash zsh fish openssl docker-registry skopeo umoci softhsm2-util pkcs11-tool script; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 # Debian's python3 creates virtual environments only with python3-venv (ensurepip) installed.
@@ -22,9 +22,9 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "installing the stock tools the interop tests use: ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq zstd minisign tar coreutils time python3 python3-venv man-db zsh fish openssl docker-registry skopeo umoci >/dev/null
+    apt-get install -y -qq zstd minisign tar coreutils time python3 python3-venv man-db zsh fish openssl docker-registry skopeo umoci softhsm2 opensc util-linux >/dev/null
   else
-    echo "missing: ${need[*]}; install them (Debian: apt-get install -y zstd minisign time python3 python3-venv man-db zsh fish openssl docker-registry skopeo umoci) and run again" >&2
+    echo "missing: ${need[*]}; install them (Debian: apt-get install -y zstd minisign time python3 python3-venv man-db zsh fish openssl docker-registry skopeo umoci softhsm2 opensc util-linux) and run again" >&2
     exit 3
   fi
 fi

@@ -107,6 +107,7 @@ pub fn run(spec_path: &Path, workdir: &Path, kept: bool, out: &mut impl Write) -
             )?)],
             suite: None,
             output: Some(bundle_path.clone()),
+            force: true,
             threads: default_threads(),
             level: crate::format::DEFAULT_LEVEL,
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
@@ -190,6 +191,7 @@ pub fn run(spec_path: &Path, workdir: &Path, kept: bool, out: &mut impl Write) -
         threads: default_threads(),
         replace: false,
         state: Some(state),
+        apply_trust: None,
         model_configs: false,
     };
     let payload = crate::container::Payload::open(&bundle_path, &[], None)?;
@@ -293,6 +295,7 @@ pub fn run(spec_path: &Path, workdir: &Path, kept: bool, out: &mut impl Write) -
             replace: false,
             state: Some(host_state),
             model_configs: false,
+            apply_trust: None,
         },
     )?;
     say(

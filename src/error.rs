@@ -73,7 +73,14 @@ impl Check {
 
     /// The `check` values of errors that are not rejections: `usage` (bad flags, written by the
     /// binary), then [`Error::check_name`]'s `config`, `io`, `environment`, `internal`.
-    pub const OTHER_NAMES: [&'static str; 5] = ["usage", "config", "io", "environment", "internal"];
+    pub const OTHER_NAMES: [&'static str; 6] = [
+        "trust-update",
+        "usage",
+        "config",
+        "io",
+        "environment",
+        "internal",
+    ];
 
     /// The stable kebab-case name used in messages.
     pub fn name(self) -> &'static str {
@@ -177,6 +184,26 @@ pub enum Error {
     /// The environment prevents the operation (a lock, an unsupported platform feature): exit code 3.
     #[error("{0}")]
     Environment(String),
+    /// A device failed during the operation — a PKCS#11 token removed, a session lost, a module
+    /// error — with what to do about it: exit code 3.
+    #[error("{detail}")]
+    Device {
+        /// What failed.
+        detail: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A signed trust-file update broke one of the rotation rules (`docs/format.md` 8.9): exit
+    /// code 1. The current trust file is untouched.
+    #[error("{}: trust update refused by rule {rule}: {detail}", file.display())]
+    TrustRefused {
+        /// The refused trust file (or the bundle path of one carried in a bundle).
+        file: PathBuf,
+        /// The rule it broke: `site`, `version`, `current-root`, `new-root`, `signature`.
+        rule: &'static str,
+        /// What exactly was wrong.
+        detail: String,
+    },
     /// An invariant of airlock itself was broken: a bug, reported rather than hidden (exit 3).
     #[error("internal error: {0}")]
     Internal(String),
@@ -242,9 +269,12 @@ impl Error {
     /// The documented exit code: 1 rejected, 2 usage/config, 3 I/O/environment.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Rejected { .. } => 1,
+            Error::Rejected { .. } | Error::TrustRefused { .. } => 1,
             Error::Config { .. } => 2,
-            Error::Io { .. } | Error::Environment(_) | Error::Internal(_) => 3,
+            Error::Io { .. }
+            | Error::Environment(_)
+            | Error::Device { .. }
+            | Error::Internal(_) => 3,
         }
     }
 
@@ -263,7 +293,8 @@ impl Error {
             Error::Rejected { check, .. } => check.name(),
             Error::Config { .. } => "config",
             Error::Io { .. } => "io",
-            Error::Environment(_) => "environment",
+            Error::Environment(_) | Error::Device { .. } => "environment",
+            Error::TrustRefused { .. } => "trust-update",
             Error::Internal(_) => "internal",
         }
     }
@@ -271,9 +302,11 @@ impl Error {
     /// The file (or flag) an error concerns, if it names one.
     pub fn file(&self) -> Option<&Path> {
         match self {
-            Error::Rejected { file, .. } | Error::Config { file, .. } => Some(file),
+            Error::Rejected { file, .. }
+            | Error::Config { file, .. }
+            | Error::TrustRefused { file, .. } => Some(file),
             Error::Io { path, .. } => Some(path),
-            Error::Environment(_) | Error::Internal(_) => None,
+            Error::Environment(_) | Error::Device { .. } | Error::Internal(_) => None,
         }
     }
 
@@ -300,6 +333,14 @@ impl Error {
                     .into(),
             },
             Error::Environment(_) => "see the message above".into(),
+            Error::Device { hint, .. } => hint.clone(),
+            Error::TrustRefused { rule, .. } => match *rule {
+                "version" => "the update is not newer than the trust file in place (a rollback or a replay): ask the root key holders for the current update".into(),
+                "site" => "this trust update is for another site: ask for the one signed for this site".into(),
+                "current-root" => "a trust update must be signed by a threshold of the root keys in the trust file in place: collect more root signatures (`airlock trust sign`)".into(),
+                "new-root" => "a trust update must also be signed by a threshold of its own root keys (so the new root holders agree): collect their signatures (`airlock trust sign`)".into(),
+                _ => "a root signature is malformed or forged: do not apply this update; report it to the root key holders".into(),
+            },
             Error::Internal(_) => {
                 "this is a bug in airlock: report it with the command line and its output".into()
             }

@@ -78,20 +78,32 @@ pub fn source_date_epoch() -> Result<Option<u64>, Error> {
 /// The signing keys and how to unlock them.
 #[derive(Debug, Clone, Args)]
 pub struct KeyArgs {
-    /// Secret key: a minisign key (`airlock keygen`, `minisign -G`) or an ML-DSA-87 PKCS#8 PEM key
-    /// (`airlock keygen --alg ml-dsa-87`, OpenSSL 3.5+, pyca/cryptography), told apart by content.
-    /// Repeat it to sign with several keys at once, e.g. one Ed25519 and one ML-DSA-87 key for a
-    /// hybrid signer.
-    #[arg(long, value_name = "KEY", required = true)]
+    /// Secret key: a minisign key file (`airlock keygen`, `minisign -G`), an ML-DSA-87 PKCS#8 PEM
+    /// key file (`airlock keygen --alg ml-dsa-87`, OpenSSL 3.5+, pyca/cryptography), told apart
+    /// by content, or a key on a PKCS#11 token named by an RFC 7512 URI, e.g.
+    /// 'pkcs11:token=airlock;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin'
+    /// (quote it; `pin-value` is refused: a PIN never goes on the command line). Repeat it to
+    /// sign with several keys at once, e.g. one Ed25519 and one ML-DSA-87 key for a hybrid signer.
+    #[arg(long, value_name = "KEY|URI", required = true)]
     pub key: Vec<PathBuf>,
-    /// File whose first line is the key's password (else a prompt, if stdin is a terminal). Give
-    /// it once for every encrypted key, or once per --key, in the same order.
-    #[arg(long, value_name = "FILE")]
+    /// File whose first line is the key file's password (else a prompt, if stdin is a terminal).
+    /// Give it once for every encrypted key, or once per --key, in the same order.
+    #[arg(long, value_name = "FILE", conflicts_with = "password_fd")]
     pub password_file: Vec<PathBuf>,
+    /// Read the key file's password from this open file descriptor (e.g. `--password-fd 3
+    /// 3<pwfile`), for every encrypted key.
+    #[arg(long, value_name = "N")]
+    pub password_fd: Option<i32>,
+    /// File holding the PIN of the PKCS#11 token (one line, not readable by group or others);
+    /// instead of the URI's `pin-source` (giving both is refused: they could differ, and every
+    /// wrong PIN costs one of the token's tries). Without either, airlock asks once on the
+    /// terminal; a wrong PIN is never retried.
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
 }
 
 impl KeyArgs {
-    /// Loads every key, each with its password file.
+    /// Loads every key, each with its password (file or descriptor) or the token PIN.
     pub fn load_all(&self) -> Result<Vec<Signer>, Error> {
         let passwords = &self.password_file;
         if passwords.len() > 1 && passwords.len() != self.key.len() {
@@ -105,12 +117,32 @@ impl KeyArgs {
                 "give one --password-file for all keys, or one per --key in the same order",
             ));
         }
+        // Read lazily and once each: a descriptor can be read only once, and a token key needs
+        // no password at all.
+        let from_fd = match self.password_fd {
+            Some(fd) if self.key.iter().any(|k| !keys::is_token_key(k)) => {
+                Some(keys::Password::from_fd(fd)?)
+            }
+            _ => None,
+        };
+        let from_files = passwords
+            .iter()
+            .map(|p| keys::Password::from_file(p))
+            .collect::<Result<Vec<_>, Error>>()?;
         self.key
             .iter()
             .enumerate()
             .map(|(i, key)| {
-                let password = passwords.get(i).or(passwords.first());
-                keys::load_signer(key, password.map(PathBuf::as_path))
+                let password = from_fd
+                    .as_ref()
+                    .or_else(|| from_files.get(i).or(from_files.first()));
+                keys::load_signer(
+                    key,
+                    keys::Unlock {
+                        password,
+                        pin_file: self.pin_file.as_deref(),
+                    },
+                )
             })
             .collect()
     }

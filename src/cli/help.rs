@@ -66,7 +66,7 @@ Spec (TOML; paths are relative to the spec file):
   # suite = \"cnsa2\"                        optional: classic (default; SHA-256, Ed25519) or cnsa2
   #                                        (CNSA 2.0: SHA-384, ML-DSA-87); --suite must agree
   [[artifact]]
-  kind = \"model\"            # model | safeguard | policy | data
+  kind = \"model\"            # model | safeguard | policy | data | trust (a signed trust update)
   name = \"acme-7b\"
   path = \"models/acme-7b\"   # a file or a directory
   # oms_signature = \"acme-7b.sig\"  model only: the provider's `model_signing sign key` signature,
@@ -85,9 +85,10 @@ spec or the clock. The output is written to a temporary file beside it and renam
     "
 
 Examples:
-  # A signed bundle: acme-7b-1.0.0.airlock.tar.zst in the current directory.
+  # A signed bundle: acme-7b-1.0.0.airlock.tar.zst in the current directory (--force: one is
+  # there already, and pack never replaces a bundle silently).
   $ SOURCE_DATE_EPOCH=$(date +%s) airlock pack acme-7b.toml --key release.key \\
-      --password-file release.pw
+      --password-file release.pw --force
   # Volumes of at most 4 GiB each (.001, .002, ...) for FAT32 media.
   $ airlock pack acme-7b.toml --key release.key --password-file release.pw \\
       --max-volume-size 4GiB
@@ -133,6 +134,12 @@ Trust file (TOML):
   [roles.policy]               # optional: when threshold >= 1 the bundle must carry a policy
   threshold = 1               # signed by these keys, and every rule of it is enforced
   keys = [\"RWQ...\"]
+  # revoked = [\"RWQ...\"]     # any role: keys whose signatures never count (shown `revoked`)
+
+  # version = 3               # top level, optional (default 0): a signed update must be higher
+  # [roles.root]              # optional: the keys that sign updates of this file
+  # threshold = 2             #   (`airlock trust sign`, `airlock trust update`); at least 1
+  # keys = [\"RWQ...\", \"RWQ...\", \"RWQ...\"]
 
 Signatures by keys the trust file does not know are reported and not counted; a signature by a
 pinned key that does not verify rejects the bundle. Rollback: a bundle whose sequence is not above
@@ -420,4 +427,65 @@ pub const AUDIT_HELP: &str = concat!(
 Examples:
   $ airlock verify acme-7b-1.0.0.airlock.tar.zst --trust trust.toml --audit-log audit.jsonl
   $ airlock audit verify audit.jsonl --json"
+);
+
+/// The rules of a signed trust update, shared by `trust sign` and `trust update`.
+macro_rules! trust_update_help {
+    () => {
+        "\
+Signed trust updates (TUF-style root rotation; docs/format.md 8.9):
+  1. write NEW.toml: the same site, a higher `version`, [roles.root] (it may list new root keys)
+  2. each root key holder runs `airlock trust sign NEW.toml --key ROOT_KEY` (a file or a pkcs11:
+     URI); the signatures are NEW.toml.root-KEYID.minisig (or .mldsa87) beside NEW.toml
+  3. the site runs `airlock trust update NEW.toml --trust CURRENT.toml`, or the update travels in
+     a bundle as an artifact of kind `trust` (the directory of NEW.toml and its signatures) and
+     `airlock unpack --apply-trust` applies it.
+The update replaces the trust file in place (atomically, under a lock) only if it is for the same
+site, its version is higher, and valid root signatures meet the threshold of the CURRENT root keys
+and of the NEW root keys. Revoked keys never count. Otherwise exit 1 naming the rule (site,
+version, current-root, new-root, signature) and nothing is written.
+
+"
+    };
+}
+
+pub const TRUST_HELP: &str = concat!(
+    trust_update_help!(),
+    exit_codes!(),
+    "
+
+Examples:
+  $ airlock trust sign --help
+  $ airlock trust update --help"
+);
+
+pub const TRUST_SIGN_HELP: &str = concat!(
+    trust_update_help!(),
+    exit_codes!(),
+    "
+
+Examples:
+  # A root key and a version 2 of the site's trust file that adds a root role for it.
+  $ airlock keygen --out root --unencrypted
+  $ { echo 'version = 2'; cat trust.toml; echo '[roles.root]'; echo 'threshold = 1'; \\
+      echo \"keys = [\\\"$(sed -n 2p root.pub)\\\"]\"; } > trust-v2.toml
+  # Writes trust-v2.toml.root-KEYID.minisig beside it.
+  $ airlock trust sign trust-v2.toml --key root.key --json"
+);
+
+pub const TRUST_UPDATE_HELP: &str = concat!(
+    trust_update_help!(),
+    exit_codes!(),
+    "
+
+Examples:
+  # The site's trust file (version 1, with a root role) and a signed version 2 of it.
+  $ airlock keygen --out root --unencrypted
+  $ { echo 'version = 1'; cat trust.toml; echo '[roles.root]'; echo 'threshold = 1'; \\
+      echo \"keys = [\\\"$(sed -n 2p root.pub)\\\"]\"; } > site.toml
+  $ sed 's/^version = 1$/version = 2/' site.toml > site-v2.toml
+  $ airlock trust sign site-v2.toml --key root.key
+  # Judge only, then replace site.toml atomically.
+  $ airlock trust update site-v2.toml --trust site.toml --dry-run
+  $ airlock trust update site-v2.toml --trust site.toml --json"
 );

@@ -23,6 +23,7 @@ pub mod pack;
 pub mod patch;
 pub mod sign;
 pub mod sign_policy;
+pub mod trust;
 pub mod unpack;
 pub mod verify;
 
@@ -80,6 +81,9 @@ pub enum Command {
     /// Sign a policy manifest as the policy role: writes POLICY.minisig beside it.
     #[command(after_help = help::POLICY_HELP)]
     SignPolicy(sign_policy::Args),
+    /// Signed trust-file updates: key rotation and revocation (`trust sign`, `trust update`).
+    #[command(subcommand, after_help = help::TRUST_HELP)]
+    Trust(trust::Command),
     /// Audit log tools.
     #[command(subcommand, after_help = help::AUDIT_HELP)]
     Audit(audit::Command),
@@ -146,6 +150,8 @@ impl Command {
             Command::Diff(_) => "diff",
             Command::SignPolicy(_) => "sign-policy",
             Command::Audit(audit::Command::Verify(_)) => "audit verify",
+            Command::Trust(trust::Command::Sign(_)) => "trust sign",
+            Command::Trust(trust::Command::Update(_)) => "trust update",
             Command::Demo(_) => "demo",
             Command::Completions(_) => "completions",
             Command::Manpage(_) => "manpage",
@@ -169,6 +175,8 @@ impl Command {
             Command::Diff(a) => &a.output,
             Command::SignPolicy(a) => &a.output,
             Command::Audit(audit::Command::Verify(a)) => &a.output,
+            Command::Trust(trust::Command::Sign(a)) => &a.output,
+            Command::Trust(trust::Command::Update(a)) => &a.output,
             Command::Demo(a) => &a.output,
             Command::Completions(a) => &a.output,
             Command::Manpage(a) => &a.output,
@@ -192,6 +200,8 @@ impl Command {
             Command::Diff(a) => a.run(),
             Command::SignPolicy(a) => a.run(),
             Command::Audit(audit::Command::Verify(a)) => a.run(),
+            Command::Trust(trust::Command::Sign(a)) => a.run(),
+            Command::Trust(trust::Command::Update(a)) => a.run(),
             Command::Demo(a) => a.run(),
             Command::Completions(a) => a.run(),
             Command::Manpage(a) => a.run(),

@@ -24,6 +24,10 @@ pub struct Args {
     /// Output file [default: NAME-VERSION.airlock.tar.zst in the current directory].
     #[arg(short, long = "output", value_name = "OUT")]
     pub out: Option<PathBuf>,
+    /// Replace an existing output file (without it, pack refuses: an existing bundle may already
+    /// carry countersignatures).
+    #[arg(long)]
+    pub force: bool,
     /// Worker threads.
     #[command(flatten)]
     pub threads: ThreadsArg,
@@ -72,6 +76,7 @@ impl Args {
             level: self.level,
             source_date_epoch: source_date_epoch()?,
             now: Timestamp::now(),
+            force: self.force,
         };
         if let Some(size) = self.max_volume_size {
             let r = logistics::pack_volumes(&spec, opts, size)?;

@@ -47,6 +47,12 @@ pub struct Args {
     /// If DIR holds another tree, swap it for this bundle's atomically.
     #[arg(long)]
     pub replace: bool,
+    /// Apply the trust update the bundle carries (an artifact of kind `trust`) to the --trust
+    /// file, only under the rotation rules (`airlock trust update --help`): judged before the
+    /// install (a refused update installs nothing, exit 1), applied after it. Without this flag a
+    /// carried trust update is reported and never applied.
+    #[arg(long)]
+    pub apply_trust: bool,
     /// After installing, write the CycloneDX 1.6 ML-BOM of what was installed to FILE (atomically;
     /// outside DIR): what `airlock bom --trust` writes, with model-card facts from each model's
     /// installed config.json.
@@ -64,6 +70,7 @@ impl Args {
             threads: self.check.threads.get(),
             replace: self.replace,
             state: Some(self.check.state()),
+            apply_trust: self.apply_trust.then(|| self.check.trust.clone()),
             model_configs: self.bom.is_some(),
         };
         if let Some(bom) = &self.bom {
@@ -108,6 +115,14 @@ impl Args {
             },
             |r| &r.verify,
         )?;
-        Done::stderr(&r, render::unpack(&r))
+        let mut text = render::unpack(&r);
+        match &r.trust_update {
+            Some(u) => text.push_str(&super::trust::render_update(u)),
+            None if r.carries_trust_update => text.push_str(
+                "note: the bundle carries a trust update; it was not applied (pass --apply-trust)\n",
+            ),
+            None => {}
+        }
+        Done::stderr(&r, text)
     }
 }

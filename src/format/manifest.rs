@@ -24,6 +24,9 @@ pub enum Kind {
     Policy,
     /// Anything else approved for transfer.
     Data,
+    /// A signed update of the receiving side's trust file (`docs/format.md` 8.9), applied only by
+    /// `unpack --apply-trust` and only under the rotation rules.
+    Trust,
 }
 
 impl Kind {
@@ -34,6 +37,7 @@ impl Kind {
             Kind::Safeguard => "safeguard",
             Kind::Policy => "policy",
             Kind::Data => "data",
+            Kind::Trust => "trust",
         }
     }
 
@@ -44,6 +48,7 @@ impl Kind {
             "safeguard" => Kind::Safeguard,
             "policy" => Kind::Policy,
             "data" => Kind::Data,
+            "trust" => Kind::Trust,
             _ => return None,
         })
     }
@@ -453,10 +458,12 @@ pub const OMS_SIGNATURE_FILE: &str = "model.sig";
 
 /// True for the payload files whose content governs the bundle, copied into the manifest frame
 /// (`docs/format.md` 1.2) so that the receiving side judges them from that frame alone: the files
-/// of `policy` and `safeguard` artifacts, and a model artifact's OMS signature `model/NAME/model.sig`.
+/// of `policy`, `safeguard` and `trust` artifacts, and a model artifact's OMS signature
+/// `model/NAME/model.sig`.
 pub fn is_governed(path: &BundlePath) -> bool {
     path.is_below(Kind::Policy.as_str())
         || path.is_below(Kind::Safeguard.as_str())
+        || path.is_below(Kind::Trust.as_str())
         || is_oms_signature(path)
 }
 

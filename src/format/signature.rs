@@ -67,6 +67,8 @@ pub enum Role {
     Release,
     /// Countersigns after reviewing a transfer.
     Transfer,
+    /// Signs the receiving side's trust file (key rotation, `docs/format.md` 8.9); never a bundle.
+    Root,
 }
 
 impl Role {
@@ -76,6 +78,7 @@ impl Role {
             Role::Policy => "policy",
             Role::Release => "release",
             Role::Transfer => "transfer",
+            Role::Root => "root",
         }
     }
 
@@ -85,6 +88,7 @@ impl Role {
             "policy" => Some(Role::Policy),
             "release" => Some(Role::Release),
             "transfer" => Some(Role::Transfer),
+            "root" => Some(Role::Root),
             _ => None,
         }
     }
@@ -171,7 +175,16 @@ impl TrustedComment {
                     2 * alg.len()
                 )
             })?,
-            role: Role::parse(field(6, "role")?).ok_or("trusted comment role is unknown")?,
+            role: match Role::parse(field(6, "role")?) {
+                Some(Role::Root) => {
+                    return Err(
+                        "trusted comment role is root: root keys sign trust files, not bundles"
+                            .into(),
+                    );
+                }
+                Some(role) => role,
+                None => return Err("trusted comment role is unknown".into()),
+            },
             signed: Timestamp::parse(field(7, "signed")?)
                 .ok_or("trusted comment signed time is malformed")?,
         };
@@ -564,6 +577,95 @@ impl PolicyStatement {
         }
         Ok(statement)
     }
+}
+
+/// The statement a signature over a trust file carries (`docs/format.md` 8.9):
+/// `airlock-trust/1 site=SITE version=N sha384=HEX signed=TIME` (an ML-DSA-87 signature signs
+/// it, so it must bind the file by SHA-384), or with `sha256=` as the informative trusted comment
+/// of a minisign signature, which signs the file's bytes themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustStatement {
+    /// The trust file's site.
+    pub site: String,
+    /// The trust file's version.
+    pub version: u64,
+    /// Digest of the trust file's bytes.
+    pub digest: Digest,
+    /// Signing time.
+    pub signed: Timestamp,
+}
+
+impl TrustStatement {
+    /// The one-line text.
+    pub fn render(&self) -> String {
+        format!(
+            "airlock-trust/1 site={} version={} {}={} signed={}",
+            self.site,
+            self.version,
+            self.digest.alg().name(),
+            self.digest.hex(),
+            self.signed
+        )
+    }
+
+    /// Parses the exact form `render` writes.
+    pub fn parse(text: &str) -> Result<TrustStatement, String> {
+        let parts: Vec<&str> = text.split(' ').collect();
+        let field = |i: usize, key: &str| {
+            parts
+                .get(i)
+                .and_then(|p| p.strip_prefix(key)?.strip_prefix('='))
+                .ok_or_else(|| format!("trust statement lacks `{key}=` in its place: `{text}`"))
+        };
+        if parts.first() != Some(&"airlock-trust/1") {
+            return Err(format!(
+                "trust statement does not start with `airlock-trust/1`: `{text}`"
+            ));
+        }
+        let digest = field(3, "sha384")
+            .ok()
+            .and_then(|h| HashAlg::Sha384.parse_hex(h))
+            .or_else(|| {
+                field(3, "sha256")
+                    .ok()
+                    .and_then(|h| HashAlg::Sha256.parse_hex(h))
+            })
+            .ok_or_else(|| format!("trust statement lacks a sha384= digest: `{text}`"))?;
+        let statement = TrustStatement {
+            site: field(1, "site")?.to_string(),
+            version: field(2, "version")?
+                .parse()
+                .map_err(|_| "trust statement version is not a number".to_string())?,
+            digest,
+            signed: Timestamp::parse(field(4, "signed")?)
+                .ok_or("trust statement signed time is malformed")?,
+        };
+        if parts.len() != 5 || statement.render() != text {
+            return Err(format!(
+                "trust statement is not in canonical form: `{text}`"
+            ));
+        }
+        Ok(statement)
+    }
+}
+
+/// The detached root signature file name for the trust file named `trust_name` (its file name,
+/// e.g. `trust.toml`): `TRUST_NAME.root-KEYID.minisig` or `TRUST_NAME.root-KEYID.mldsa87`.
+pub fn trust_signature_name(trust_name: &str, key_id: &str, alg: SigAlg) -> String {
+    format!("{trust_name}.root-{key_id}.{}", alg.extension())
+}
+
+/// The key id and algorithm a detached root signature's file name gives, if `name` is one for
+/// the trust file named `trust_name`; the key id is 16 upper-case hex digits.
+pub fn parse_trust_signature_name(trust_name: &str, name: &str) -> Option<(String, SigAlg)> {
+    let rest = name.strip_prefix(trust_name)?.strip_prefix(".root-")?;
+    let (id, alg) = if let Some(id) = rest.strip_suffix(".minisig") {
+        (id, SigAlg::Ed25519)
+    } else {
+        (rest.strip_suffix(".mldsa87")?, SigAlg::MlDsa87)
+    };
+    let hex = |b: u8| b.is_ascii_digit() || (b'A'..=b'F').contains(&b);
+    (id.len() == 16 && id.bytes().all(hex)).then(|| (id.to_string(), alg))
 }
 
 #[cfg(test)]

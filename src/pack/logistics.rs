@@ -40,6 +40,9 @@ pub fn pack_volumes(spec: &Spec, opts: PackOptions, size: u64) -> Result<Volumes
     let output = opts.output.clone().unwrap_or_else(|| {
         PathBuf::from(default_output_name(&spec.bundle.name, &spec.bundle.version))
     });
+    let mut first = output.as_os_str().to_owned();
+    first.push(".001");
+    crate::pack::refuse_existing(Path::new(&first), opts.force)?;
     let (_scratch, packed, bundle) = pack_to_scratch(spec, opts, &output)?;
     let volumes = split(&bundle, &output, size)?;
     Ok(VolumesReport {
@@ -156,6 +159,7 @@ pub fn pack_delta(spec: &Spec, opts: PackOptions, base_path: &Path) -> Result<De
             &base.signed.manifest.bundle.version,
         ))
     });
+    crate::pack::refuse_existing(&output, opts.force)?;
     let (_scratch, packed, new) = pack_to_scratch(spec, opts, &output)?;
     let delta_bytes = write_delta(&new, &base.signed, &output)?;
     let carried = frames_to_carry(&new.signed.manifest, &base.signed.manifest);

@@ -51,6 +51,21 @@ pub struct PackOptions {
     pub source_date_epoch: Option<u64>,
     /// The current time: signing time, and `created` when nothing fixes it.
     pub now: Timestamp,
+    /// Replace an existing output file (`--force`). Without it an existing bundle — which may
+    /// already carry countersignatures — is never replaced.
+    pub force: bool,
+}
+
+/// Refuses to replace the existing file `path` unless `force` (exit 2).
+pub fn refuse_existing(path: &Path, force: bool) -> Result<()> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(Error::config(
+            path,
+            "already exists; airlock pack will not replace it (it may carry countersignatures)",
+            "choose another -o OUT, remove the old file, or pass --force to replace it",
+        ));
+    }
+    Ok(())
 }
 
 /// What `pack` produced.
@@ -212,6 +227,11 @@ pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, 
             "fix the policy or safeguard file named above",
         )
     })?;
+    // A trust update the bundle carries must at least be a trust file with a root role and
+    // well-formed root signatures; whether it may replace a site's trust file is judged there.
+    if let Some(t) = &governed.trust {
+        t.update(&spec.path).check_form()?;
+    }
     let allowed: Vec<String> = governed
         .policy
         .as_ref()
@@ -252,6 +272,7 @@ pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, 
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_output_name(&b.name, &b.version)));
+    refuse_existing(&output, opts.force)?;
     let out = AtomicOutput::create(&output)?;
     let temp_path = out.temp_path().to_path_buf();
     let mut writer = BufWriter::with_capacity(1 << 20, out.handle()?);
@@ -338,9 +359,8 @@ pub(crate) fn pack_into(spec: &Spec, opts: &PackOptions) -> Result<(PackReport, 
     debug_assert!(manifest.check_consistency().is_ok());
     let mut signatures = Vec::with_capacity(opts.signers.len());
     for signer in &opts.signers {
-        let (name, text) = signer
-            .sign_manifest(&manifest, manifest_text.as_bytes(), Role::Release, opts.now)
-            .map_err(Error::Environment)?;
+        let (name, text) =
+            signer.sign_manifest(&manifest, manifest_text.as_bytes(), Role::Release, opts.now)?;
         signatures.push((name, text.into_bytes()));
     }
     signatures.sort();
@@ -630,6 +650,7 @@ pub(crate) fn pack_to_scratch(
         spec,
         &PackOptions {
             output: Some(full),
+            force: false,
             ..opts
         },
     )?;

@@ -81,9 +81,8 @@ pub fn countersign(
                 "nothing to do for that key; `airlock inspect` lists the signers",
             ));
         }
-        let (sig_name, sig_text) = key
-            .sign_manifest(&signed.manifest, &signed.frame.manifest, role, now)
-            .map_err(Error::Environment)?;
+        let (sig_name, sig_text) =
+            key.sign_manifest(&signed.manifest, &signed.frame.manifest, role, now)?;
         frame
             .signatures
             .push((sig_name.clone(), sig_text.into_bytes()));
@@ -248,28 +247,19 @@ pub fn sign_policy(
         }
         .render()
     };
-    let (signature, default_name) = match key {
-        Signer::Minisign(k) => {
+    let (signature, default_name) = match key.algorithm() {
+        SigAlg::Ed25519 => {
             let comment = statement(crate::format::digest::HashAlg::Sha256);
-            let sig = minisign::sign(
-                Some(&k.public),
-                &k.secret,
-                std::io::Cursor::new(&bytes),
-                Some(&comment),
-                Some("airlock policy signature"),
-            )
-            .map_err(|e| Error::Environment(format!("signing failed: {e}")))?;
+            let sig = key.sign_minisign(&bytes, &comment, "airlock policy signature")?;
             let mut beside = policy_path.as_os_str().to_owned();
             beside.push(".minisig");
-            (sig.into_string(), PathBuf::from(beside))
+            (sig, PathBuf::from(beside))
         }
-        Signer::MlDsa87(k) => {
-            let sig = k
-                .sign_statement(&statement(crate::format::digest::HashAlg::Sha384))
-                .map_err(Error::Environment)?;
+        SigAlg::MlDsa87 => {
+            let sig = key.sign_statement(&statement(crate::format::digest::HashAlg::Sha384))?;
             (
                 sig,
-                policy_path.with_file_name(format!("policy-{}.mldsa87", k.id)),
+                policy_path.with_file_name(format!("policy-{}.mldsa87", key.id())),
             )
         }
     };

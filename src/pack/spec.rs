@@ -167,7 +167,7 @@ impl Spec {
         for a in raw.artifact {
             let kind = Kind::parse(&a.kind).ok_or_else(|| {
                 format!(
-                    "artifact `{}`: kind `{}` is not one of model, safeguard, policy, data",
+                    "artifact `{}`: kind `{}` is not one of model, safeguard, policy, data, trust",
                     a.name, a.kind
                 )
             })?;

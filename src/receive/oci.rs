@@ -111,7 +111,9 @@ pub fn governed_files<'a>(auth: &Authenticated<'a>, model: &Artifact) -> Vec<&'a
                     .any(|x| requires(&x.name, &kinds));
                 requires(&model.name, &kinds) || !claimed_by_any
             }
-            Kind::Model | Kind::Data => false,
+            // A trust update changes a site's trust file; it is applied at the boundary
+            // (`unpack --apply-trust`), not shipped to hosts with a model.
+            Kind::Model | Kind::Data | Kind::Trust => false,
         };
         if goes {
             out.extend(files_below(&m.files, &a.path));
@@ -207,6 +209,8 @@ pub fn unpack_layout(
         outcome,
         bom: None,
         model_configs: Default::default(),
+        trust_update: None,
+        carries_trust_update: false,
     })
 }
 

@@ -36,6 +36,10 @@ pub struct UnpackOptions {
     pub replace: bool,
     /// State directory: rollback check before, record after; `None` skips both.
     pub state: Option<StateDir>,
+    /// `--apply-trust`: the trust file in place, to be replaced by the trust update the bundle
+    /// carries (an artifact of kind `trust`) under the rotation rules (`trust::rotation`). The
+    /// update is judged before anything is installed, and applied after the install.
+    pub apply_trust: Option<PathBuf>,
     /// Read each model's installed `config.json` for the model cards of a BOM of the installed
     /// tree (`UnpackReport::model_configs`), before the lock is released.
     pub model_configs: bool,
@@ -74,6 +78,11 @@ pub struct UnpackReport {
     pub dest: String,
     /// What happened to it.
     pub outcome: Outcome,
+    /// The trust update the bundle carries, if any: how it was judged and applied
+    /// (`--apply-trust`), or `null` when there is none or it was not asked for.
+    pub trust_update: Option<crate::trust::rotation::UpdateReport>,
+    /// Whether the bundle carries a trust update (applied only with `--apply-trust`).
+    pub carries_trust_update: bool,
     /// The ML-BOM written (`--bom`), if any: filled in by the caller that writes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bom: Option<String>,
@@ -156,6 +165,28 @@ pub fn unpack(
     check_delta_base(payload, trust, &mut accepted)?;
     let frames = payload.frames();
     let m = &signed.manifest;
+    let carried = accepted
+        .auth
+        .governed()
+        .trust
+        .as_ref()
+        .map(|t| t.update(&signed.path));
+    // Judged before anything is installed, so a refused update (exit 1) installs nothing; the
+    // trust file is re-read and re-judged under its lock when applied.
+    let trust_update = match (&opts.apply_trust, &carried) {
+        (Some(current), Some(update)) => {
+            crate::trust::rotation::apply(current, update, true)?;
+            Some((current, update))
+        }
+        (Some(current), None) => {
+            return Err(Error::config(
+                current,
+                "--apply-trust was given, but the bundle carries no trust update (no artifact of kind `trust`)",
+                "unpack it without --apply-trust, or ask for the bundle that carries the trust update",
+            ));
+        }
+        (None, _) => None,
+    };
     let plan: Vec<Placed<'_>> = m
         .files
         .iter()
@@ -191,6 +222,10 @@ pub fn unpack(
     } else {
         ModelConfigs::new()
     };
+    let trust_update = match trust_update {
+        Some((current, update)) => Some(crate::trust::rotation::apply(current, update, false)?),
+        None => None,
+    };
     Ok(UnpackReport {
         verify: report(
             &payload.describe(),
@@ -201,6 +236,8 @@ pub fn unpack(
         ),
         dest: dest.display().to_string(),
         outcome,
+        trust_update,
+        carries_trust_update: carried.is_some(),
         bom: None,
         model_configs,
     })

@@ -1353,7 +1353,7 @@ pub fn input_of(
                 tree_digest: sha(&a.tree_digest),
                 files: files_of(a),
             }),
-            Kind::Safeguard | Kind::Policy => {}
+            Kind::Safeguard | Kind::Policy | Kind::Trust => {}
         }
     }
     let safeguards = governed

@@ -26,6 +26,9 @@ pub struct SignerInfo {
     pub signed: String,
     /// Roles the given trust file pins this key for (`None` without `--trust`).
     pub trusted_for: Option<Vec<Role>>,
+    /// Roles the given trust file lists this key as revoked for: its signatures never count
+    /// there (`None` without `--trust`).
+    pub revoked_for: Option<Vec<Role>>,
 }
 
 /// One artifact.
@@ -295,6 +298,7 @@ pub fn sheet(
                 trusted_comment: TrustedComment::render(&s.comment),
                 signed: s.comment.signed.to_string(),
                 trusted_for: trust.map(|t| t.roles_of(&s.key_id)),
+                revoked_for: trust.map(|t| t.revoked_roles_of(&s.key_id)),
             })
             .collect(),
         artifacts: m
@@ -373,6 +377,19 @@ pub fn render(s: &Sheet) -> String {
     for sig in &s.signers {
         let known = match &sig.trusted_for {
             None => String::new(),
+            Some(roles)
+                if roles.is_empty() && sig.revoked_for.as_ref().is_some_and(|r| !r.is_empty()) =>
+            {
+                format!(
+                    "  [REVOKED for {}]",
+                    sig.revoked_for
+                        .iter()
+                        .flatten()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
             Some(roles) if roles.is_empty() => "  [not in trust file]".into(),
             Some(roles) => format!(
                 "  [trusted for {}]",

@@ -1,4 +1,4 @@
-//! The policy and safeguard files a bundle carries, parsed: from the sources at pack time, from
+//! The policy, safeguard and trust-update files a bundle carries, parsed: from the sources at pack time, from
 //! the manifest frame's copies on the receiving side (once the manifest that pins their digests is
 //! authenticated), and for display by `inspect` (marked unverified, never evaluated). Parsing only:
 //! `enforce` applies them.
@@ -34,6 +34,36 @@ impl CarriedPolicy {
     }
 }
 
+/// A trust-file update a bundle carries (an artifact of kind `trust`): the trust file and the
+/// root signatures beside it. Applied only by `unpack --apply-trust`, under the rotation rules.
+#[derive(Debug, Clone)]
+pub struct CarriedTrust {
+    /// Bundle path of the trust file.
+    pub path: BundlePath,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Root signatures over it: (bundle path, bytes).
+    pub signatures: Vec<(BundlePath, Vec<u8>)>,
+}
+
+impl CarriedTrust {
+    /// The update, as `trust::rotation` judges it; `bundle` names where it came from.
+    pub fn update(&self, bundle: &std::path::Path) -> crate::trust::rotation::TrustUpdate {
+        let name = |p: &BundlePath| p.as_str().rsplit('/').next().unwrap_or("").to_string();
+        crate::trust::rotation::TrustUpdate {
+            origin: std::path::PathBuf::from(format!("{}:{}", bundle.display(), self.path)),
+            name: name(&self.path),
+            bytes: self.bytes.clone(),
+            signatures: self
+                .signatures
+                .iter()
+                .map(|(p, b)| (name(p), b.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Policy, safeguards and a trust update carried by a bundle.
 /// Policy, safeguards and OMS signatures carried by a bundle.
 #[derive(Debug, Clone, Default)]
 pub struct Governed {
@@ -41,6 +71,8 @@ pub struct Governed {
     pub policy: Option<CarriedPolicy>,
     /// Safeguard configs: (bundle path, parsed).
     pub safeguards: Vec<(String, Safeguard)>,
+    /// A trust-file update, if any.
+    pub trust: Option<CarriedTrust>,
     /// Model artifacts' OpenSSF model signatures, `model/NAME/model.sig`: (bundle path, bytes),
     /// judged by `trust::oms::judge` against the policy's `oms_keys`.
     pub oms_signatures: Vec<(BundlePath, Vec<u8>)>,
@@ -50,6 +82,7 @@ pub struct Governed {
 pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Governed, String> {
     let mut governed = Governed::default();
     let mut signatures = Vec::new();
+    let mut trust_files = Vec::new();
     for (path, bytes) in files {
         let mut parts = path.as_str().splitn(3, '/');
         let (kind, artifact, rest) = (
@@ -58,7 +91,19 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
             parts.next().unwrap_or(""),
         );
         let text = || std::str::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8 text"));
-        if crate::format::manifest::is_oms_signature(path) {
+        if kind == Kind::Trust.as_str() {
+            if rest.contains('/') {
+                return Err(format!(
+                    "`{path}`: a trust artifact holds one trust file and its root signatures, no directories"
+                ));
+            }
+            trust_files.push((
+                artifact.to_string(),
+                rest.to_string(),
+                path.clone(),
+                bytes.clone(),
+            ));
+        } else if crate::format::manifest::is_oms_signature(path) {
             // Parsed and judged by `trust::oms` once the policy names the keys to judge it with.
             governed.oms_signatures.push((path.clone(), bytes.clone()));
         } else if kind == Kind::Safeguard.as_str() {
@@ -93,6 +138,7 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
             ));
         }
     }
+    governed.trust = carried_trust(trust_files)?;
     if let Some(p) = &mut governed.policy {
         let artifact = p.path.as_str().split('/').nth(1).unwrap_or("").to_string();
         for (a, path, bytes) in signatures {
@@ -109,4 +155,45 @@ pub fn load_governed(files: &[(BundlePath, Vec<u8>)]) -> std::result::Result<Gov
         ));
     }
     Ok(governed)
+}
+
+/// The trust update among a bundle's `trust/ARTIFACT/NAME` files: one artifact, holding one
+/// `*.toml` trust file and only root signatures named after it (`NAME.root-KEYID.minisig` or
+/// `.mldsa87`).
+fn carried_trust(
+    files: Vec<(String, String, BundlePath, Vec<u8>)>,
+) -> std::result::Result<Option<CarriedTrust>, String> {
+    let Some((artifact, ..)) = files.first() else {
+        return Ok(None);
+    };
+    let artifact = artifact.clone();
+    if let Some((other, _, path, _)) = files.iter().find(|f| f.0 != artifact) {
+        return Err(format!(
+            "the bundle carries two trust updates: trust/{artifact} and trust/{other} (`{path}`)"
+        ));
+    }
+    let tomls: Vec<_> = files.iter().filter(|f| f.1.ends_with(".toml")).collect();
+    let [(_, name, path, bytes)] = tomls.as_slice() else {
+        return Err(format!(
+            "the trust artifact trust/{artifact} holds {} .toml files; it holds exactly one trust file",
+            tomls.len()
+        ));
+    };
+    let mut carried = CarriedTrust {
+        path: path.clone(),
+        bytes: bytes.clone(),
+        signatures: Vec::new(),
+    };
+    for (_, file, path, bytes) in &files {
+        if file == name {
+            continue;
+        }
+        if crate::format::signature::parse_trust_signature_name(name, file).is_none() {
+            return Err(format!(
+                "`{path}`: a trust artifact holds its trust file and root signatures named {name}.root-KEYID.minisig or .mldsa87 only"
+            ));
+        }
+        carried.signatures.push((path.clone(), bytes.clone()));
+    }
+    Ok(Some(carried))
 }

@@ -229,6 +229,29 @@ pub fn parse_public(text: &str) -> Result<Vec<u8>, String> {
     Ok(der)
 }
 
+/// The DER an ML-DSA-87 SubjectPublicKeyInfo starts with (RFC 9881): SEQUENCE (2610 bytes) {
+/// SEQUENCE { OID 2.16.840.1.101.3.4.3.19 }, BIT STRING (2593 bytes: no unused bits, the key) }.
+/// Every ML-DSA-87 SPKI is this prefix and the 2592-byte key, so a token's raw CKA_VALUE becomes
+/// an SPKI without a DER encoder (checked against aws-lc-rs' own encoding in the tests).
+const SPKI_PREFIX: [u8; 22] = [
+    0x30, 0x82, 0x0a, 0x32, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03,
+    0x13, 0x03, 0x82, 0x0a, 0x21, 0x00,
+];
+
+/// The SubjectPublicKeyInfo DER of a raw 2592-byte ML-DSA-87 public key (a PKCS#11 token's
+/// CKA_VALUE), checked by parsing it back.
+pub fn spki_from_raw(raw: &[u8]) -> Result<Vec<u8>, String> {
+    if raw.len() != PUBLIC_KEY_LEN {
+        return Err(format!(
+            "the ML-DSA-87 public key is {} bytes; it must be {PUBLIC_KEY_LEN}",
+            raw.len()
+        ));
+    }
+    let mut der = SPKI_PREFIX.to_vec();
+    der.extend_from_slice(raw);
+    parse_public(&trust_line(&der))
+}
+
 /// The raw 2592-byte public key inside an SPKI DER: the identity thresholds count.
 pub fn raw_public_key(spki_der: &[u8]) -> Vec<u8> {
     SubjectPublicKeyInfoRef::from_der(spki_der)
@@ -290,6 +313,14 @@ mod tests {
         assert_eq!(parse_public(&k.public_pem().unwrap()).unwrap(), k.spki_der);
         assert!(parse_public("ml-dsa-87:AAAA").is_err());
         assert_eq!(raw_public_key(&k.spki_der).len(), PUBLIC_KEY_LEN);
+    }
+
+    #[test]
+    fn a_raw_public_key_becomes_the_spki_aws_lc_writes() {
+        let k = MlDsaKey::generate().unwrap();
+        let raw = raw_public_key(&k.spki_der);
+        assert_eq!(spki_from_raw(&raw).unwrap(), k.spki_der);
+        assert!(spki_from_raw(&raw[1..]).is_err());
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! The receiving side's `trust.toml`: its site name and, per role, pinned public keys (minisign
-//! Ed25519 keys and ML-DSA-87 keys), which algorithms count, and a threshold of distinct signers;
+//! The receiving side's `trust.toml`: its site name, its version, and, per role, pinned public
+//! keys (minisign Ed25519 keys and ML-DSA-87 keys), revoked keys (which never count), which
+//! algorithms count, and a threshold of distinct signers — for the bundle roles (release,
+//! transfer), the policy role, and the `root` role that signs updates of the trust file itself
+//! (`trust::rotation`);
 //! the evaluation of a bundle's signatures against it; and [`Authenticated`], the proof that a
 //! bundle's manifest met the thresholds, which everything that judges a bundle's content requires.
 //!
@@ -121,12 +124,20 @@ pub struct RoleTrust {
     pub keys: Vec<TrustedKey>,
     /// For a hybrid role: the pairs, as (Ed25519 key id, ML-DSA-87 key id).
     pub pairs: Vec<(String, String)>,
+    /// Revoked keys: a signature by one of them never counts for this role, and is reported
+    /// `revoked`.
+    pub revoked: Vec<TrustedKey>,
 }
 
 impl RoleTrust {
     /// The pinned key with this key id, if any.
     pub fn key(&self, id: &str) -> Option<&TrustedKey> {
         self.keys.iter().find(|k| k.id == id)
+    }
+
+    /// Whether the public key `bytes` is revoked for this role.
+    pub fn is_revoked(&self, bytes: &[u8]) -> bool {
+        self.revoked.iter().any(|k| k.bytes == bytes)
     }
 
     /// Whether this role requires post-quantum signatures (and so a cnsa2 bundle).
@@ -140,6 +151,9 @@ impl RoleTrust {
 
 /// A parsed trust file.
 pub struct Trust {
+    /// The trust file's version (`version = N`; 0 when absent): a signed update must carry a
+    /// higher one (`trust::rotation`).
+    pub version: u64,
     /// This enclave's target name.
     pub site: String,
     /// Pinned keys per role.
@@ -149,6 +163,7 @@ pub struct Trust {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTrust {
+    version: Option<u64>,
     site: String,
     roles: BTreeMap<String, RawRole>,
 }
@@ -162,6 +177,8 @@ struct RawRole {
     algorithms: Option<Vec<String>>,
     #[serde(default)]
     pair: Vec<RawPair>,
+    #[serde(default)]
+    revoked: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -184,13 +201,14 @@ impl std::fmt::Debug for Trust {
             })
             .collect();
         f.debug_struct("Trust")
+            .field("version", &self.version)
             .field("site", &self.site)
             .field("roles", &roles)
             .finish()
     }
 }
 
-const TRUST_HINT: &str = "see the trust file schema in `airlock verify --help` and docs/format.md 8.5 (site, [roles.release] threshold, keys, algorithms)";
+const TRUST_HINT: &str = "see the trust file schema in `airlock verify --help` and docs/format.md 8.5 (version, site, [roles.release] threshold, keys, algorithms, revoked; [roles.root])";
 
 fn parse_role(name: &str, role: Role, raw: RawRole) -> std::result::Result<RoleTrust, String> {
     let counting = match raw.algorithms.as_deref() {
@@ -283,11 +301,35 @@ fn parse_role(name: &str, role: Role, raw: RawRole) -> std::result::Result<RoleT
     if role == Role::Release && raw.threshold == 0 {
         return Err("roles.release: threshold must be at least 1".into());
     }
+    if role == Role::Root && raw.threshold == 0 {
+        return Err(
+            "roles.root: threshold must be at least 1 (with 0, anyone could replace this trust file)"
+                .into(),
+        );
+    }
+    let mut revoked: Vec<TrustedKey> = Vec::new();
+    for text in &raw.revoked {
+        let key = TrustedKey::parse(text).map_err(|e| format!("roles.{name}: revoked: {e}"))?;
+        if let Some(live) = keys.iter().find(|k| k.bytes == key.bytes) {
+            return Err(format!(
+                "roles.{name}: key {} is both trusted and revoked; remove it from the role's keys (a revoked key never counts)",
+                live.id
+            ));
+        }
+        if revoked.iter().any(|k| k.bytes == key.bytes) {
+            return Err(format!(
+                "roles.{name}: revoked key {} is listed twice",
+                key.id
+            ));
+        }
+        revoked.push(key);
+    }
     Ok(RoleTrust {
         threshold: raw.threshold,
         counting,
         keys,
         pairs,
+        revoked,
     })
 }
 
@@ -306,12 +348,15 @@ impl Trust {
         let mut roles = BTreeMap::new();
         for (name, raw_role) in raw.roles {
             let role = Role::parse(&name).ok_or_else(|| {
-                format!("unknown role `{name}` (known: policy, release, transfer)")
+                format!("unknown role `{name}` (known: policy, release, root, transfer)")
             })?;
             roles.insert(role, parse_role(&name, role, raw_role)?);
         }
         let mut by_id: BTreeMap<&str, &[u8]> = BTreeMap::new();
-        for key in roles.values().flat_map(|r: &RoleTrust| &r.keys) {
+        for key in roles
+            .values()
+            .flat_map(|r: &RoleTrust| r.keys.iter().chain(&r.revoked))
+        {
             if by_id
                 .insert(&key.id, &key.bytes)
                 .is_some_and(|b| b != key.bytes.as_slice())
@@ -327,16 +372,23 @@ impl Trust {
                 "no [roles.release]: a bundle needs at least one trusted release key".into(),
             );
         }
+        if raw.version.is_some_and(|v| v > i64::MAX as u64) {
+            return Err("version: at most 9223372036854775807".into());
+        }
         Ok(Trust {
+            version: raw.version.unwrap_or(0),
             site: raw.site,
             roles,
         })
     }
 
     /// The roles whose signatures are on the bundle's manifest (release, transfer); the policy
-    /// role signs the policy document instead, see `enforce`.
+    /// role signs the policy document instead (see `enforce`), the root role trust-file updates
+    /// (see `rotation`).
     pub fn bundle_roles(&self) -> impl Iterator<Item = (&Role, &RoleTrust)> {
-        self.roles.iter().filter(|(role, _)| **role != Role::Policy)
+        self.roles
+            .iter()
+            .filter(|(role, _)| !matches!(**role, Role::Policy | Role::Root))
     }
 
     /// The roles that pin `key_id`.
@@ -348,9 +400,27 @@ impl Trust {
             .collect()
     }
 
+    /// The roles that list `key_id` as revoked.
+    pub fn revoked_roles_of(&self, key_id: &str) -> Vec<Role> {
+        self.roles
+            .iter()
+            .filter(|(_, r)| r.revoked.iter().any(|k| k.id == key_id))
+            .map(|(role, _)| *role)
+            .collect()
+    }
+
     /// The pinned key with this key id, in whichever role (ids are unique across the file).
     pub fn key(&self, key_id: &str) -> Option<&TrustedKey> {
         self.roles.values().find_map(|r| r.key(key_id))
+    }
+
+    /// The key with this key id, pinned or revoked, in whichever role.
+    pub fn known_key(&self, key_id: &str) -> Option<&TrustedKey> {
+        self.key(key_id).or_else(|| {
+            self.roles
+                .values()
+                .find_map(|r| r.revoked.iter().find(|k| k.id == key_id))
+        })
     }
 }
 
@@ -370,6 +440,8 @@ pub enum SignerStatus {
     IncompletePair,
     /// By a key the trust file does not pin: not verified, not counted.
     UnknownKey,
+    /// Valid, but the key is revoked for the role the signature claims: never counted.
+    Revoked,
 }
 
 impl SignerStatus {
@@ -388,6 +460,7 @@ impl SignerStatus {
                 "valid, but the other key of its hybrid pair did not sign: not counted"
             }
             SignerStatus::UnknownKey => "key not in the trust file: not counted",
+            SignerStatus::Revoked => "valid, but the key is revoked for this role: not counted",
         }
     }
 }
@@ -444,33 +517,41 @@ pub(crate) fn tally(
     for (i, claim) in claims.iter().enumerate() {
         let role = claim.role;
         let trusted_for = trust.roles_of(&claim.key_id);
-        let status = match trust.key(&claim.key_id) {
+        let status = match trust.known_key(&claim.key_id) {
             None => SignerStatus::UnknownKey,
             Some(key) => {
                 verify(i, key)?;
-                match trust
+                let revoked = trust
                     .roles
                     .get(&role)
-                    .filter(|_| trusted_for.contains(&role))
-                {
-                    None => SignerStatus::WrongRole,
-                    Some(rt) => match &rt.counting {
-                        Counting::Algorithms(algs) if !algs.contains(&claim.algorithm) => {
-                            SignerStatus::AlgorithmNotCounted
-                        }
-                        Counting::Algorithms(_) => {
-                            if counted.entry(role).or_default().insert(key.bytes.clone()) {
-                                SignerStatus::Counted
-                            } else {
-                                SignerStatus::DuplicateKey
+                    .is_some_and(|rt| rt.is_revoked(&key.bytes));
+                if revoked {
+                    SignerStatus::Revoked
+                } else {
+                    match trust
+                        .roles
+                        .get(&role)
+                        .filter(|_| trusted_for.contains(&role))
+                    {
+                        None => SignerStatus::WrongRole,
+                        Some(rt) => match &rt.counting {
+                            Counting::Algorithms(algs) if !algs.contains(&claim.algorithm) => {
+                                SignerStatus::AlgorithmNotCounted
                             }
-                        }
-                        // Judged once every signature is seen, below.
-                        Counting::Hybrid => {
-                            verified.entry(role).or_default().insert(key.id.clone());
-                            SignerStatus::IncompletePair
-                        }
-                    },
+                            Counting::Algorithms(_) => {
+                                if counted.entry(role).or_default().insert(key.bytes.clone()) {
+                                    SignerStatus::Counted
+                                } else {
+                                    SignerStatus::DuplicateKey
+                                }
+                            }
+                            // Judged once every signature is seen, below.
+                            Counting::Hybrid => {
+                                verified.entry(role).or_default().insert(key.id.clone());
+                                SignerStatus::IncompletePair
+                            }
+                        },
+                    }
                 }
             }
         };

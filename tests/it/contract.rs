@@ -402,8 +402,9 @@ fn quiet_silences_every_command_and_counts_read_right() {
     let b = "acme-7b-1.0.0.airlock.tar.zst";
     let commands = [
         "keygen --out q1 --unencrypted".to_string(),
-        "pack one.toml --key release.key --password-file release.pw".into(),
-        "pack one.toml --key release.key --password-file release.pw --max-volume-size 4GiB -o vol.airlock.tar.zst".into(),
+        // --force: each command runs twice, and pack never replaces a bundle silently.
+        "pack one.toml --key release.key --password-file release.pw --force".into(),
+        "pack one.toml --key release.key --password-file release.pw --max-volume-size 4GiB -o vol.airlock.tar.zst --force".into(),
         format!("inspect {b} --trust trust.toml"),
         "inspect one-1.airlock.tar.zst".into(),
         format!("verify {b} --trust trust.toml --deep"),

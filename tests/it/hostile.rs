@@ -172,6 +172,7 @@ impl Arena {
                 threads: 2,
                 replace,
                 state: Some(StateDir { path: self.state() }),
+                apply_trust: None,
                 model_configs: false,
             },
         )

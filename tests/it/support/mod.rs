@@ -12,3 +12,4 @@ pub mod examples;
 pub mod pytools;
 pub mod registry;
 pub mod schema;
+pub mod softhsm;
