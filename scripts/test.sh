@@ -29,18 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# The provenance tests' Python tools, pinned (tests/it/support/pytools.rs lists the same).
-export AIRLOCK_TEST_VENV="${AIRLOCK_TEST_VENV:-$PWD/target/test-venv}"
-# A venv cannot be moved (its scripts name its path), so it is built in place and marked complete
-# once pip has finished; an unmarked one is a leftover of an interrupted run and is rebuilt.
-if [ ! -f "$AIRLOCK_TEST_VENV/.airlock-complete" ]; then
-  command -v python3 >/dev/null 2>&1 || { echo "missing: python3 (for the model-signing and CycloneDX tests)" >&2; exit 3; }
-  echo "creating $AIRLOCK_TEST_VENV (model-signing, pyopenssl, cyclonedx-python-lib) from PyPI" >&2
-  rm -rf "$AIRLOCK_TEST_VENV"
-  python3 -m venv "$AIRLOCK_TEST_VENV"
-  "$AIRLOCK_TEST_VENV/bin/pip" install --quiet --disable-pip-version-check \
-    'model-signing==1.1.1' pyopenssl 'cyclonedx-python-lib[json-validation]==11.12.0'
-  touch "$AIRLOCK_TEST_VENV/.airlock-complete"
-fi
-
+# The Python tools (pyca/cryptography and its vectors, model-signing, cyclonedx-python-lib,
+# modelpack-client) go into target/test-venv, or $AIRLOCK_TEST_VENV, which the tests create from
+# PyPI on first use and rebuild when the pinned list in tests/it/support/pytools.rs changes.
 cargo test --locked --release "$@"
