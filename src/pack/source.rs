@@ -125,17 +125,6 @@ pub fn collect(root: &Path) -> Result<Vec<SourceFile>> {
 
 pub use crate::util::fs::{CHUNK, hash_file};
 
-/// The tree digest of a file or directory with `alg` (the suite's hash), as a policy approves it.
-pub fn tree_digest_of(root: &Path, alg: HashAlg) -> Result<Digest> {
-    let files = collect(root)?;
-    let mut entries = Vec::with_capacity(files.len());
-    for f in &files {
-        let (digest, size) = hash_file(&f.source, alg)?;
-        entries.push((f.relative.as_str(), size, f.mode, digest));
-    }
-    Ok(tree_digest(alg, entries))
-}
-
 /// What `airlock digest` prints for a file or directory, hashing every file once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeDigests {
@@ -150,7 +139,7 @@ pub struct TreeDigests {
 /// The digests of `root` in `alg` (the suite's hash), with `oms_signature` added as `model.sig`
 /// exactly as `pack` adds a model artifact's `oms_signature`. The OMS root digest is SHA-256
 /// whatever the suite (it is what `model_signing` computes), so under another hash each file is
-/// read a second time for it.
+/// hashed with both in its one read.
 pub fn tree_digests_of(
     root: &Path,
     oms_signature: Option<&Path>,
@@ -167,32 +156,30 @@ pub fn tree_digests_of(
         },
     )?;
     files.sort_by(|a, b| a.relative.as_bytes().cmp(b.relative.as_bytes()));
+    let is_dir = fs::metadata(root).ctx("read", root)?.is_dir();
+    let algs: &[HashAlg] = if is_dir && alg != HashAlg::Sha256 {
+        &[alg, HashAlg::Sha256]
+    } else {
+        &[alg]
+    };
     let mut entries = Vec::with_capacity(files.len());
+    let mut sha256s: Vec<(String, [u8; 32])> = Vec::new();
     for f in &files {
-        let (digest, size) = hash_file(&f.source, alg)?;
-        entries.push((f.relative.as_str(), size, f.mode, digest));
-    }
-    let oms_root = if fs::metadata(root).ctx("read", root)?.is_dir() {
-        let mut pairs: Vec<(String, [u8; 32])> = Vec::with_capacity(entries.len());
-        for (f, (rel, _, _, d)) in files.iter().zip(&entries) {
-            let sha256 = if alg == HashAlg::Sha256 {
-                *d
-            } else {
-                hash_file(&f.source, HashAlg::Sha256)?.0
-            };
+        let (digests, size) = crate::util::fs::hash_file_with(&f.source, algs)?;
+        // `algs` is never empty: the suite's digest first, SHA-256 last (the same one in classic).
+        let (suite_digest, sha256) = (digests[0], digests[digests.len() - 1]);
+        if is_dir {
             let bytes: [u8; 32] = sha256
                 .as_bytes()
                 .try_into()
                 .map_err(|_| Error::Internal("a SHA-256 digest is 32 bytes".into()))?;
-            pairs.push((rel.to_string(), bytes));
+            sha256s.push((f.relative.to_string(), bytes));
         }
-        Some(crate::trust::oms::tree_root_digest(&pairs))
-    } else {
-        None
-    };
+        entries.push((f.relative.as_str(), size, f.mode, suite_digest));
+    }
     Ok(TreeDigests {
         tree_digest: tree_digest(alg, entries),
-        oms_root,
+        oms_root: is_dir.then(|| crate::trust::oms::tree_root_digest(&sha256s)),
     })
 }
 
@@ -355,11 +342,15 @@ mod tests {
         fs::create_dir_all(dir.path().join("m/sub")).unwrap();
         fs::write(dir.path().join("m/b.json"), "b").unwrap();
         fs::write(dir.path().join("m/sub/a.json"), "a").unwrap();
-        let d1 = tree_digest_of(&dir.path().join("m"), HashAlg::Sha256).unwrap();
+        let d1 = tree_digests_of(&dir.path().join("m"), None, HashAlg::Sha256)
+            .unwrap()
+            .tree_digest;
         filetime_touch(&dir.path().join("m/b.json"));
         assert_eq!(
             d1,
-            tree_digest_of(&dir.path().join("m"), HashAlg::Sha256).unwrap()
+            tree_digests_of(&dir.path().join("m"), None, HashAlg::Sha256)
+                .unwrap()
+                .tree_digest
         );
         fs::set_permissions(
             dir.path().join("m/b.json"),
@@ -368,7 +359,9 @@ mod tests {
         .unwrap();
         assert_ne!(
             d1,
-            tree_digest_of(&dir.path().join("m"), HashAlg::Sha256).unwrap()
+            tree_digests_of(&dir.path().join("m"), None, HashAlg::Sha256)
+                .unwrap()
+                .tree_digest
         );
     }
 

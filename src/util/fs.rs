@@ -155,8 +155,19 @@ pub const CHUNK: usize = 1 << 20;
 
 /// Digest (with `alg`) and length of a file, read in bounded chunks.
 pub fn hash_file(path: &Path, alg: HashAlg) -> Result<(Digest, u64)> {
+    let (digests, total) = hash_file_with(path, &[alg])?;
+    let digest = digests
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Internal("one digest asked for, none made".into()))?;
+    Ok((digest, total))
+}
+
+/// Hashes the regular file at `path` once with every algorithm of `algs`, in one read: the
+/// digests in the order asked for, and the length.
+pub fn hash_file_with(path: &Path, algs: &[HashAlg]) -> Result<(Vec<Digest>, u64)> {
     let mut file = open_input(path, "file")?;
-    let mut hasher = alg.hasher();
+    let mut hashers: Vec<_> = algs.iter().map(|a| a.hasher()).collect();
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     loop {
@@ -164,10 +175,12 @@ pub fn hash_file(path: &Path, alg: HashAlg) -> Result<(Digest, u64)> {
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
+        for h in &mut hashers {
+            h.update(&buf[..n]);
+        }
         total += n as u64;
     }
-    Ok((hasher.finish(), total))
+    Ok((hashers.into_iter().map(|h| h.finish()).collect(), total))
 }
 
 #[cfg(test)]
