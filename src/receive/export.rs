@@ -21,7 +21,7 @@ use crate::receive::oci::{OciInfo, plans, proof_layer};
 use crate::receive::unpack::{Existing, Outcome, check_delta_base, install_atomically};
 use crate::receive::verify::{CheckOutcome, VerifyReport, check_authenticity, report};
 use crate::trust::Trust;
-use crate::trust::enforce::{WeightsRule, gate_file};
+use crate::trust::enforce::gate_file;
 use crate::trust::state::StateDir;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -179,22 +179,7 @@ pub fn export(
     if sha256_known {
         let _ = known.set(derive(&LayerDigests::new())?);
     }
-    let allowed: Vec<String> = accepted
-        .policy
-        .allowed_files
-        .iter()
-        .map(|a| a.path.clone())
-        .collect();
-    let weights = accepted
-        .auth
-        .governed()
-        .policy
-        .as_ref()
-        .filter(|_| accepted.policy.enforced)
-        .map(|carried| WeightsRule {
-            policy: &carried.policy,
-            manifest: m,
-        });
+    let (allowed, weights) = crate::receive::unpack::content_rules(&accepted, m);
     let frames = payload.frames();
     let outcome = install_atomically(
         signed,

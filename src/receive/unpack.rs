@@ -312,6 +312,33 @@ fn installed_configs(m: &Manifest, dest: &Path) -> Result<ModelConfigs> {
     Ok(out)
 }
 
+/// What the content gate applies to an install's files: the enforced policy's exempt paths, and
+/// the model-approval rule on file contents when the policy is enforced (its signatures met the
+/// trust file's threshold), so weights outside model artifacts must be approved. Shared by
+/// `unpack` (of a bundle or a layout) and `export`.
+pub(crate) fn content_rules<'a>(
+    accepted: &'a Accepted<'_>,
+    manifest: &'a Manifest,
+) -> (Vec<String>, Option<WeightsRule<'a>>) {
+    let allowed = accepted
+        .policy
+        .allowed_files
+        .iter()
+        .map(|a| a.path.clone())
+        .collect();
+    let weights = accepted
+        .auth
+        .governed()
+        .policy
+        .as_ref()
+        .filter(|_| accepted.policy.enforced)
+        .map(|carried| WeightsRule {
+            policy: &carried.policy,
+            manifest,
+        });
+    (allowed, weights)
+}
+
 /// One file of an install: where it goes below the destination, and the signed manifest entry
 /// it must match (whose bundle path the content gate judges).
 #[derive(Debug, Clone)]
@@ -336,24 +363,7 @@ pub(crate) fn install_files(
     plan: &[Placed<'_>],
     write: &dyn Fn(&Path) -> Result<()>,
 ) -> Result<Outcome> {
-    let allowed: Vec<String> = accepted
-        .policy
-        .allowed_files
-        .iter()
-        .map(|a| a.path.clone())
-        .collect();
-    // The model-approval rule on file contents, when the policy is enforced (its signatures
-    // met the trust file's threshold): weights outside model artifacts must be approved.
-    let weights = accepted
-        .auth
-        .governed()
-        .policy
-        .as_ref()
-        .filter(|_| accepted.policy.enforced)
-        .map(|carried| WeightsRule {
-            policy: &carried.policy,
-            manifest: &signed.manifest,
-        });
+    let (allowed, weights) = content_rules(accepted, &signed.manifest);
     let outcome = install_atomically(
         signed,
         dest,
