@@ -528,54 +528,95 @@ pub struct PolicyStatement {
 impl PolicyStatement {
     /// The one-line text.
     pub fn render(&self) -> String {
-        format!(
-            "airlock-policy/1 id={} version={} {}={} signed={}",
-            self.id,
-            self.version,
-            self.digest.alg().name(),
-            self.digest.hex(),
-            self.signed
+        render_statement(
+            "airlock-policy/1",
+            [("id", &self.id), ("version", &self.version.to_string())],
+            &self.digest,
+            self.signed,
         )
     }
 
     /// Parses the exact form `render` writes.
     pub fn parse(text: &str) -> Result<PolicyStatement, String> {
-        let parts: Vec<&str> = text.split(' ').collect();
-        let field = |i: usize, key: &str| {
-            parts
-                .get(i)
-                .and_then(|p| p.strip_prefix(key)?.strip_prefix('='))
-                .ok_or_else(|| format!("policy statement lacks `{key}=` in its place: `{text}`"))
-        };
-        if parts.first() != Some(&"airlock-policy/1") {
-            return Err(format!(
-                "policy statement does not start with `airlock-policy/1`: `{text}`"
-            ));
-        }
-        let digest = field(3, "sha384")
-            .ok()
-            .and_then(|h| HashAlg::Sha384.parse_hex(h))
-            .or_else(|| {
-                field(3, "sha256")
-                    .ok()
-                    .and_then(|h| HashAlg::Sha256.parse_hex(h))
-            })
-            .ok_or_else(|| format!("policy statement lacks a sha384= digest: `{text}`"))?;
+        let ([id, version], digest, signed) =
+            parse_statement(text, "airlock-policy/1", "policy", ["id", "version"])?;
         let statement = PolicyStatement {
-            id: field(1, "id")?.to_string(),
-            version: field(2, "version")?
+            id: id.to_string(),
+            version: version
                 .parse()
                 .map_err(|_| "policy statement version is not a number".to_string())?,
             digest,
-            signed: Timestamp::parse(field(4, "signed")?)
-                .ok_or("policy statement signed time is malformed")?,
+            signed,
         };
-        if parts.len() != 5 || statement.render() != text {
-            return Err(format!(
-                "policy statement is not in canonical form: `{text}`"
-            ));
-        }
+        canonical(statement.render() == text, "policy", text)?;
         Ok(statement)
+    }
+}
+
+/// `TAG K1=V1 K2=V2 ALG=HEX signed=TIME`: the one-line statement an ML-DSA-87 signature over a
+/// policy or trust file signs (`docs/format.md` 8.1, 8.9).
+fn render_statement(
+    tag: &str,
+    fields: [(&str, &str); 2],
+    digest: &Digest,
+    signed: Timestamp,
+) -> String {
+    format!(
+        "{tag} {}={} {}={} {}={} signed={signed}",
+        fields[0].0,
+        fields[0].1,
+        fields[1].0,
+        fields[1].1,
+        digest.alg().name(),
+        digest.hex(),
+    )
+}
+
+/// Splits a statement of the form [`render_statement`] writes: the two named fields' values, the
+/// digest (sha384, or sha256 for a minisign comment) and the signing time. The caller rebuilds
+/// the statement and compares it with `text` ([`canonical`]), so only the exact form is accepted.
+fn parse_statement<'t>(
+    text: &'t str,
+    tag: &str,
+    what: &str,
+    keys: [&str; 2],
+) -> Result<([&'t str; 2], Digest, Timestamp), String> {
+    let parts: Vec<&str> = text.split(' ').collect();
+    let field = |i: usize, key: &str| {
+        parts
+            .get(i)
+            .and_then(|p| p.strip_prefix(key)?.strip_prefix('='))
+            .ok_or_else(|| format!("{what} statement lacks `{key}=` in its place: `{text}`"))
+    };
+    if parts.first() != Some(&tag) {
+        return Err(format!(
+            "{what} statement does not start with `{tag}`: `{text}`"
+        ));
+    }
+    let digest = field(3, "sha384")
+        .ok()
+        .and_then(|h| HashAlg::Sha384.parse_hex(h))
+        .or_else(|| {
+            field(3, "sha256")
+                .ok()
+                .and_then(|h| HashAlg::Sha256.parse_hex(h))
+        })
+        .ok_or_else(|| format!("{what} statement lacks a sha384= digest: `{text}`"))?;
+    let signed = Timestamp::parse(field(4, "signed")?)
+        .ok_or_else(|| format!("{what} statement signed time is malformed"))?;
+    let values = [field(1, keys[0])?, field(2, keys[1])?];
+    canonical(parts.len() == 5, what, text)?;
+    Ok((values, digest, signed))
+}
+
+/// Refuses a statement whose re-rendering differs from its text.
+fn canonical(same: bool, what: &str, text: &str) -> Result<(), String> {
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} statement is not in canonical form: `{text}`"
+        ))
     }
 }
 
@@ -598,53 +639,27 @@ pub struct TrustStatement {
 impl TrustStatement {
     /// The one-line text.
     pub fn render(&self) -> String {
-        format!(
-            "airlock-trust/1 site={} version={} {}={} signed={}",
-            self.site,
-            self.version,
-            self.digest.alg().name(),
-            self.digest.hex(),
-            self.signed
+        render_statement(
+            "airlock-trust/1",
+            [("site", &self.site), ("version", &self.version.to_string())],
+            &self.digest,
+            self.signed,
         )
     }
 
     /// Parses the exact form `render` writes.
     pub fn parse(text: &str) -> Result<TrustStatement, String> {
-        let parts: Vec<&str> = text.split(' ').collect();
-        let field = |i: usize, key: &str| {
-            parts
-                .get(i)
-                .and_then(|p| p.strip_prefix(key)?.strip_prefix('='))
-                .ok_or_else(|| format!("trust statement lacks `{key}=` in its place: `{text}`"))
-        };
-        if parts.first() != Some(&"airlock-trust/1") {
-            return Err(format!(
-                "trust statement does not start with `airlock-trust/1`: `{text}`"
-            ));
-        }
-        let digest = field(3, "sha384")
-            .ok()
-            .and_then(|h| HashAlg::Sha384.parse_hex(h))
-            .or_else(|| {
-                field(3, "sha256")
-                    .ok()
-                    .and_then(|h| HashAlg::Sha256.parse_hex(h))
-            })
-            .ok_or_else(|| format!("trust statement lacks a sha384= digest: `{text}`"))?;
+        let ([site, version], digest, signed) =
+            parse_statement(text, "airlock-trust/1", "trust", ["site", "version"])?;
         let statement = TrustStatement {
-            site: field(1, "site")?.to_string(),
-            version: field(2, "version")?
+            site: site.to_string(),
+            version: version
                 .parse()
                 .map_err(|_| "trust statement version is not a number".to_string())?,
             digest,
-            signed: Timestamp::parse(field(4, "signed")?)
-                .ok_or("trust statement signed time is malformed")?,
+            signed,
         };
-        if parts.len() != 5 || statement.render() != text {
-            return Err(format!(
-                "trust statement is not in canonical form: `{text}`"
-            ));
-        }
+        canonical(statement.render() == text, "trust", text)?;
         Ok(statement)
     }
 }
