@@ -359,3 +359,15 @@ impl<T> IoContext<T> for io::Result<T> {
         self.map_err(|e| Error::io(op, path, e))
     }
 }
+
+/// Recovers a library error carried through an `io::Error` by a reader adapter.
+pub fn unwrap_io(err: io::Error, op: &'static str, path: &Path) -> Error {
+    if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        *err.into_inner()
+            .expect("checked")
+            .downcast::<Error>()
+            .expect("checked")
+    } else {
+        Error::io(op, path, err)
+    }
+}

@@ -11,20 +11,10 @@ use crate::util::pipeline;
 use crate::util::progress::Progress;
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 
-/// Recovers a library error carried through an `io::Error` by a reader adapter.
-pub(crate) fn unwrap_io(err: io::Error, op: &'static str, path: &Path) -> Error {
-    if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-        *err.into_inner()
-            .expect("checked")
-            .downcast::<Error>()
-            .expect("checked")
-    } else {
-        Error::io(op, path, err)
-    }
-}
+pub(crate) use crate::error::unwrap_io;
 
 /// Who is named when a frame is bad: the bundle itself (`""`), or where the frame was read from,
 /// e.g. "volume 2 of 3 (re-transfer this volume)" or "the delta (re-transfer it)".
@@ -44,7 +34,23 @@ pub(crate) fn verify_frame_digest(
     record: &FrameRecord,
     bytes: &[u8],
 ) -> Result<()> {
-    let digest = record.digest.alg().digest(bytes);
+    compare_frame_digest(
+        file,
+        place,
+        index,
+        record,
+        record.digest.alg().digest(bytes),
+    )
+}
+
+/// Compares a payload frame's computed digest with the one the signed manifest gives.
+fn compare_frame_digest(
+    file: &Path,
+    place: &str,
+    index: usize,
+    record: &FrameRecord,
+    digest: crate::format::digest::Digest,
+) -> Result<()> {
     if digest != record.digest {
         let corrupted = if place.is_empty() {
             String::new()
@@ -96,6 +102,14 @@ pub(crate) fn read_frame(
     index: usize,
     record: &FrameRecord,
 ) -> Result<Vec<u8>> {
+    let mut bytes = vec![0u8; frame_len(file, index, record)?];
+    reader.read_exact(&mut bytes).ctx("read", file)?;
+    Ok(bytes)
+}
+
+/// A payload frame's compressed length, refused before anything is allocated for it if it is
+/// larger than a frame can legitimately be.
+fn frame_len(file: &Path, index: usize, record: &FrameRecord) -> Result<usize> {
     if record.compressed_size > max_compressed_frame() {
         return Err(Error::rejected(
             file,
@@ -106,9 +120,7 @@ pub(crate) fn read_frame(
             ),
         ));
     }
-    let mut bytes = vec![0u8; record.compressed_size as usize];
-    reader.read_exact(&mut bytes).ctx("read", file)?;
-    Ok(bytes)
+    Ok(record.compressed_size as usize)
 }
 
 /// Reads the payload frames `indices` of `frames`, stored back to back in that order from
@@ -147,7 +159,13 @@ pub trait FrameSource: Sync {
 /// Checks the payload frames `indices` of `frames`, stored back to back in that order from the
 /// start of `file`, on `threads` workers: each frame's sha256 before anything decodes it, and with
 /// `deep` its decompressed length too. `place` names the container in messages (`""` for a bundle).
-#[allow(clippy::too_many_arguments)]
+///
+/// Each worker reads its own frames at their offsets (`pread`), so reading and hashing run on
+/// every core with no hand-over between threads. Without `deep` a frame is hashed as it is read,
+/// [`CHUNK`](crate::util::fs::CHUNK) bytes at a time through one reused buffer per worker, so the
+/// bytes are hashed while they are still in the core's cache and nothing is allocated per frame;
+/// with `deep` the whole frame must be in memory (its digest is checked before zstd sees a byte),
+/// in one reused buffer per worker. Memory: `threads` buffers, whatever the bundle's size.
 pub(crate) fn check_frames(
     path: &Path,
     file: &File,
@@ -157,48 +175,43 @@ pub(crate) fn check_frames(
     deep: bool,
     threads: usize,
 ) -> Result<()> {
-    let progress = Progress::start(
-        "verify",
-        indices.iter().map(|&i| frames[i].compressed_size).sum(),
-    );
-    pipeline::run(
-        threads,
-        threads + 2,
-        |emitter| {
-            read_frames(
+    use std::os::unix::fs::FileExt;
+    let mut offsets = Vec::with_capacity(indices.len());
+    let mut end = 0u64;
+    for &i in indices {
+        offsets.push(end);
+        end = end.checked_add(frames[i].compressed_size).ok_or_else(|| {
+            Error::rejected(
                 path,
-                file,
-                0,
-                frames,
-                indices.iter().copied(),
-                &mut |i, bytes| {
-                    progress.advance(bytes.len() as u64);
-                    emitter.emit((i, bytes))
-                },
+                Check::FrameDigest,
+                format!("payload frame {i} ends past the largest possible file offset"),
             )
-        },
-        |(i, bytes): (usize, Vec<u8>)| {
-            if deep {
-                open_frame(path, place, i, &frames[i], &bytes).map(drop)
-            } else {
-                verify_frame_digest(path, place, i, &frames[i], &bytes)
+        })?;
+    }
+    let progress = Progress::start("verify", end);
+    pipeline::for_each_index(threads, indices.len(), Vec::new, |k, buf: &mut Vec<u8>| {
+        let (index, record, offset) = (indices[k], &frames[indices[k]], offsets[k]);
+        let len = frame_len(path, index, record)?;
+        if deep {
+            buf.resize(len, 0);
+            file.read_exact_at(buf, offset).ctx("read", path)?;
+            open_frame(path, place, index, record, buf)?;
+        } else {
+            buf.resize(crate::util::fs::CHUNK.min(len), 0);
+            let mut hasher = record.digest.alg().hasher();
+            let mut done = 0usize;
+            while done < len {
+                let n = (len - done).min(buf.len());
+                file.read_exact_at(&mut buf[..n], offset + done as u64)
+                    .ctx("read", path)?;
+                hasher.update(&buf[..n]);
+                done += n;
             }
-        },
-        |ordered| {
-            let mut checked = 0;
-            for result in ordered {
-                result?;
-                checked += 1;
-            }
-            if checked != indices.len() {
-                return Err(Error::Internal(format!(
-                    "only {checked} of {} frames were checked",
-                    indices.len()
-                )));
-            }
-            Ok(())
-        },
-    )?;
+            compare_frame_digest(path, place, index, record, hasher.finish())?;
+        }
+        progress.advance(len as u64);
+        Ok(())
+    })?;
     progress.finish();
     Ok(())
 }
@@ -244,7 +257,7 @@ pub(crate) fn stream_payload<W: Write>(
 /// must be the canonical one, the content goes to the writer `begin` returns (hashed on the way),
 /// the padding must be zero; `end` receives the writer once size and sha256 match. After the last
 /// file the stream must end.
-pub(crate) fn walk_payload<R: Read, W: Write>(
+pub(crate) fn walk_payload<R: BufRead, W: Write>(
     bundle: &Path,
     mut reader: R,
     files: &[FileEntry],
@@ -342,20 +355,25 @@ enum CopyError {
     Write(io::Error),
 }
 
+/// Copies everything `reader` holds to `writer` straight from the reader's buffer (for the
+/// payload, the decompressed frame itself), so no byte is copied on the way to the hasher and
+/// the file.
 fn copy_chunked(
-    reader: &mut impl Read,
+    reader: &mut impl BufRead,
     writer: &mut impl Write,
 ) -> std::result::Result<u64, CopyError> {
-    let mut buf = vec![0u8; crate::util::fs::CHUNK];
     let mut total = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
+        let n = match reader.fill_buf() {
+            Ok([]) => return Ok(total),
+            Ok(bytes) => {
+                writer.write_all(bytes).map_err(CopyError::Write)?;
+                bytes.len()
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e)),
         };
-        writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        reader.consume(n);
         total += n as u64;
     }
 }
@@ -380,9 +398,20 @@ impl<I: Iterator<Item = Result<Vec<u8>>>> FrameChain<I> {
 
 impl<I: Iterator<Item = Result<Vec<u8>>>> Read for FrameChain<I> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<I: Iterator<Item = Result<Vec<u8>>>> BufRead for FrameChain<I> {
+    /// The rest of the current frame (the next one once it is used up); empty at the end.
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.current.len() {
             match self.frames.next() {
-                None => return Ok(0),
+                None => break,
                 Some(Ok(frame)) => {
                     self.current = frame;
                     self.pos = 0;
@@ -390,9 +419,10 @@ impl<I: Iterator<Item = Result<Vec<u8>>>> Read for FrameChain<I> {
                 Some(Err(e)) => return Err(io::Error::other(e)),
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.current.len());
     }
 }

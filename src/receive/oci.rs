@@ -193,7 +193,7 @@ pub fn unpack_layout(
         &|staging| {
             extract(staging, mtime, |begin, end| {
                 for (i, f) in plan.files.iter().enumerate() {
-                    let mut written = begin(&f.filepath)?;
+                    let mut written = begin(&f.filepath, f.entry.size)?;
                     // Layer i + 1: the comparison with the derived artifact put the proof first and
                     // the files in plan order.
                     check_layer(layout, i + 1, f.entry, &mut written)?;

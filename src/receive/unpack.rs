@@ -19,9 +19,9 @@ use crate::trust::{Trust, authenticate};
 use crate::util::fs::{DirLock, remove_any};
 use crate::util::output::sync_dir;
 use crate::util::text::count;
+use crate::util::writer::{FileSink, with_writer};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -202,7 +202,7 @@ pub fn unpack(
                 m,
                 frames.as_ref(),
                 opts.threads,
-                |entry| begin(&entry.path),
+                |entry| begin(&entry.path, entry.size),
                 |entry, written| end(entry.mode, written),
             )
         })
@@ -522,10 +522,12 @@ fn is_empty_dir(dest: &Path) -> Result<bool> {
     Ok(fs::read_dir(dest).ctx("list", dest)?.next().is_none())
 }
 
-/// Begins one file below the staging directory: its writer.
-pub(crate) type BeginFile<'a> = dyn FnMut(&BundlePath) -> Result<WrittenFile> + 'a;
+/// A file being extracted: written on the writer thread (`util::writer`).
+pub(crate) type WrittenFile<'w> = FileSink<'w, 'static>;
+/// Begins one file below the staging directory, of the given size: its writer.
+pub(crate) type BeginFile<'a> = dyn FnMut(&BundlePath, u64) -> Result<WrittenFile<'a>> + 'a;
 /// Ends one file whose content has been checked: sets its mode and mtime and queues its fsync.
-pub(crate) type EndFile<'a> = dyn FnMut(Mode, WrittenFile) -> Result<()> + 'a;
+pub(crate) type EndFile<'a> = dyn FnMut(Mode, WrittenFile<'a>) -> Result<()> + 'a;
 
 /// Creates the staging directory and lets `fill` write the files into it, through `begin` (the
 /// file's parent directories are created, the file is created new, mode 0600) and `end` (called
@@ -534,28 +536,16 @@ pub(crate) type EndFile<'a> = dyn FnMut(Mode, WrittenFile) -> Result<()> + 'a;
 pub(crate) fn extract(
     staging: &Path,
     mtime: u64,
-    fill: impl FnOnce(&mut BeginFile<'_>, &mut EndFile<'_>) -> Result<()>,
+    fill: impl for<'w> FnOnce(&mut BeginFile<'w>, &mut EndFile<'w>) -> Result<()>,
 ) -> Result<()> {
     let mtime = UNIX_EPOCH + Duration::from_secs(mtime);
     fs::create_dir(staging).ctx("create staging directory", staging)?;
     let mut dirs = BTreeSet::new();
-    // Files are fsynced on a thread of their own, so the disk flushes one file while the next is
-    // decompressed and written; every fsync has finished before this function returns, that is
-    // before the staging directory is renamed into place.
-    let (to_sync, synced) = crossbeam_channel::bounded::<(File, PathBuf)>(64);
-    std::thread::scope(|scope| {
-        let syncer = scope.spawn(move || -> Result<()> {
-            let mut first_error = None;
-            for (file, path) in synced {
-                if first_error.is_none()
-                    && let Err(e) = file.sync_all()
-                {
-                    first_error = Some(Error::io("sync", &path, e));
-                }
-            }
-            first_error.map_or(Ok(()), Err)
-        });
-        let mut begin = |rel: &BundlePath| -> Result<WrittenFile> {
+    // The bytes are written on a thread of their own and each file is fsynced on another, so the
+    // walk goes on hashing the next file while the disk takes this one; every fsync has finished
+    // before `with_writer` returns, that is before the staging directory is renamed into place.
+    with_writer(|writer| {
+        let mut begin = |rel: &BundlePath, size: u64| -> Result<WrittenFile<'_>> {
             let target = rel.under(staging);
             for dir in rel.ancestors() {
                 if dirs.insert(dir.to_string()) {
@@ -569,30 +559,19 @@ pub(crate) fn extract(
                 .mode(0o600)
                 .open(&target)
                 .ctx("create", &target)?;
-            Ok(WrittenFile {
-                writer: BufWriter::with_capacity(1 << 20, file),
-                path: target,
-            })
+            writer.start(file, target, size)
         };
-        // `move`: dropping `end` drops the sender, which ends the fsync thread's loop.
-        let mut end = move |mode: Mode, written: WrittenFile| -> Result<()> {
-            let WrittenFile { writer, path } = written;
-            let file = writer
-                .into_inner()
-                .map_err(|e| Error::io("write", &path, e.into_error()))?;
-            file.set_permissions(fs::Permissions::from_mode(mode.bits()))
-                .ctx("set mode of", &path)?;
-            file.set_modified(mtime).ctx("set mtime of", &path)?;
-            to_sync
-                .send((file, path))
-                .map_err(|_| Error::Internal("the fsync thread stopped".into()))
+        let mut end = |mode: Mode, written: WrittenFile<'_>| -> Result<()> {
+            writer.finish(
+                written,
+                Box::new(move |file, path| {
+                    file.set_permissions(fs::Permissions::from_mode(mode.bits()))
+                        .ctx("set mode of", path)?;
+                    file.set_modified(mtime).ctx("set mtime of", path)
+                }),
+            )
         };
-        let filled = fill(&mut begin, &mut end);
-        drop(end);
-        let flushed = syncer
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("the fsync thread panicked".into())));
-        filled.and(flushed)
+        fill(&mut begin, &mut end)
     })?;
     // Deepest directories first, so setting a child's times never disturbs its parent's.
     for dir in dirs.iter().rev().chain(std::iter::once(&String::new())) {
@@ -607,26 +586,6 @@ pub(crate) fn extract(
         handle.set_modified(mtime).ctx("set mtime of", &p)?;
     }
     Ok(())
-}
-
-/// A file being extracted: the buffered writer and its path for error messages.
-pub(crate) struct WrittenFile {
-    writer: BufWriter<File>,
-    path: PathBuf,
-}
-
-impl Write for WrittenFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.writer
-            .write(buf)
-            .map_err(|e| std::io::Error::other(Error::io("write", &self.path, e)))
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.writer
-            .flush()
-            .map_err(|e| std::io::Error::other(Error::io("write", &self.path, e)))
-    }
 }
 
 fn install(staging: &Path, dest: &Path, b: &Beside, outcome: Outcome) -> Result<()> {

@@ -6,3 +6,4 @@ pub mod pipeline;
 pub mod progress;
 pub mod size;
 pub mod text;
+pub mod writer;

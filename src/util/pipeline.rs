@@ -121,6 +121,53 @@ where
     })
 }
 
+/// Runs `work(k, state)` for every `k` in `0..count` on `threads` workers, each with its own
+/// `state` from `init` (a reusable buffer, say), taking the next `k` in increasing order: no
+/// producer thread and no hand-over, for work that reads its own input (a frame at a known
+/// offset). Returns the error of the smallest `k` that failed, so the same input gives the same
+/// message however the threads were scheduled: once `k` failed no larger index is started, and
+/// every smaller one was already taken and is finished.
+pub fn for_each_index<S>(
+    threads: usize,
+    count: usize,
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(usize, &mut S) -> Result<()> + Sync,
+) -> Result<()> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop_at = AtomicUsize::new(usize::MAX);
+    let first_failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, count.max(1)) {
+            scope.spawn(|| {
+                let mut state = init();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= count || k > stop_at.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if let Err(e) = work(k, &mut state) {
+                        stop_at.fetch_min(k, Ordering::AcqRel);
+                        let mut failure = first_failure.lock().unwrap_or_else(|p| p.into_inner());
+                        if failure.as_ref().is_none_or(|(at, _)| k < *at) {
+                            *failure = Some((k, e));
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match first_failure
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// The number of worker threads to use when the user did not say: every core.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -131,6 +178,50 @@ pub fn default_threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_index_runs_once_on_many_threads() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let seen: Vec<AtomicU64> = (0..500).map(|_| AtomicU64::new(0)).collect();
+        for_each_index(
+            4,
+            500,
+            || (),
+            |k, _| {
+                seen[k].fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(seen.iter().all(|n| n.load(Ordering::Relaxed) == 1));
+        for_each_index(3, 0, || (), |_, _| unreachable!()).unwrap();
+    }
+
+    #[test]
+    fn the_smallest_failing_index_is_reported_whatever_the_schedule() {
+        for _ in 0..20 {
+            let err = for_each_index(
+                4,
+                300,
+                || (),
+                |k, _| {
+                    if k % 50 == 17 {
+                        // A later failure that finishes first must not win.
+                        if k == 17 {
+                            std::thread::sleep(std::time::Duration::from_millis(5));
+                        }
+                        return Err(Error::Internal(format!("failed at {k}")));
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                Error::Internal("failed at 17".into()).to_string()
+            );
+        }
+    }
 
     #[test]
     fn results_come_back_in_order_with_many_threads() {
