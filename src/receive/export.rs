@@ -8,7 +8,7 @@
 //! directory that already holds it is a no-op, and two enclaves get the same digests.
 use crate::container::Payload;
 use crate::container::oci::{ExpectedLayout, LayoutWriter, layout_matches};
-use crate::container::payload::{stream_payload, unwrap_io};
+use crate::container::payload::stream_payload;
 use crate::error::{Check, Error, Result};
 use crate::format::digest::{Digest, HashAlg, Hasher};
 use crate::format::manifest::FileEntry;
@@ -23,11 +23,11 @@ use crate::receive::verify::{CheckOutcome, VerifyReport, check_authenticity, rep
 use crate::trust::Trust;
 use crate::trust::enforce::gate_file;
 use crate::trust::state::StateDir;
+use crate::util::writer::{FileSink, with_writer};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::Path;
 
 /// How to export.
 pub struct ExportOptions {
@@ -68,34 +68,25 @@ pub struct ExportReport {
 
 /// A blob being written from the payload stream, or a file the layout does not need (a data
 /// file, or content already written under its digest) read only to check it.
-enum BlobSink {
+enum BlobSink<'w, 'a> {
     File {
-        writer: BufWriter<File>,
-        path: PathBuf,
+        writer: FileSink<'w, 'a>,
+        digest: OciDigest,
     },
     /// A blob whose sha256 is computed as it is written (a `cnsa2` file), named when it ends.
     Unnamed {
-        writer: BufWriter<File>,
-        path: PathBuf,
+        writer: FileSink<'w, 'a>,
         sha256: Hasher,
     },
     Skip,
 }
 
-impl Write for BlobSink {
+impl Write for BlobSink<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            BlobSink::File { writer, path } => writer
-                .write(buf)
-                .map_err(|e| std::io::Error::other(Error::io("write", &*path, e))),
-            BlobSink::Unnamed {
-                writer,
-                path,
-                sha256,
-            } => {
-                let n = writer
-                    .write(buf)
-                    .map_err(|e| std::io::Error::other(Error::io("write", &*path, e)))?;
+            BlobSink::File { writer, .. } => writer.write(buf),
+            BlobSink::Unnamed { writer, sha256 } => {
+                let n = writer.write(buf)?;
                 sha256.update(&buf[..n]);
                 Ok(n)
             }
@@ -105,9 +96,7 @@ impl Write for BlobSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            BlobSink::File { writer, path } | BlobSink::Unnamed { writer, path, .. } => writer
-                .flush()
-                .map_err(|e| std::io::Error::other(Error::io("write", &*path, e))),
+            BlobSink::File { writer, .. } | BlobSink::Unnamed { writer, .. } => writer.flush(),
             BlobSink::Skip => Ok(()),
         }
     }
@@ -426,23 +415,13 @@ fn write_file_blobs(
     threads: usize,
 ) -> Result<LayerDigests> {
     let signed = payload.signed();
-    let (to_sync, synced) = crossbeam_channel::bounded::<(File, PathBuf)>(64);
     let mut sha256s = LayerDigests::new();
     // Manifest digests of the unnamed blobs started: the same content twice is written once.
     let mut started: BTreeSet<Digest> = BTreeSet::new();
-    std::thread::scope(|scope| {
-        let syncer = scope.spawn(move || -> Result<()> {
-            let mut first_error = None;
-            for (file, path) in synced {
-                if first_error.is_none()
-                    && let Err(e) = file.sync_all()
-                {
-                    first_error = Some(Error::io("sync", &path, e));
-                }
-            }
-            first_error.map_or(Ok(()), Err)
-        });
-        let streamed = stream_payload(
+    // As `unpack`: the writes on a thread of their own (O_DIRECT for large blobs), every blob
+    // fsynced before `with_writer` returns, the first I/O error winning.
+    with_writer(|files| {
+        stream_payload(
             &signed.path,
             &signed.manifest,
             frames,
@@ -457,58 +436,43 @@ fn write_file_blobs(
                     }
                     let (file, path) = writer.create_unnamed_blob(started.len())?;
                     return Ok(BlobSink::Unnamed {
-                        writer: BufWriter::with_capacity(1 << 20, file),
-                        path,
+                        writer: files.start(file, path, entry.size)?,
                         sha256: HashAlg::Sha256.hasher(),
                     });
                 };
                 Ok(match writer.create_blob(&digest)? {
                     Some(file) => BlobSink::File {
-                        writer: BufWriter::with_capacity(1 << 20, file),
-                        path: writer.blob_path(&digest),
+                        writer: files.start(file, writer.blob_path(&digest), entry.size)?,
+                        digest,
                     },
                     None => BlobSink::Skip,
                 })
             },
             // Called only once the file's size and digest matched the manifest.
             |entry, sink| {
-                let (w, path, digest) = match sink {
+                let (sink, digest) = match sink {
                     BlobSink::Skip => return Ok(()),
-                    BlobSink::File { writer: w, path } => {
-                        let digest = OciDigest::from_digest(&entry.digest).ok_or_else(|| {
-                            Error::Internal("a named blob without a sha256".into())
-                        })?;
-                        (w, path, digest)
-                    }
-                    BlobSink::Unnamed {
-                        writer: w,
-                        path,
-                        sha256,
-                    } => {
+                    BlobSink::File { writer: w, digest } => (w, digest),
+                    BlobSink::Unnamed { writer: w, sha256 } => {
                         let digest = OciDigest::from_digest(&sha256.finish())
                             .ok_or_else(|| Error::Internal("sha256 is not a sha256".into()))?;
                         sha256s.insert(entry.digest, digest);
-                        (w, path, digest)
+                        (w, digest)
                     }
                 };
-                let file = w
-                    .into_inner()
-                    .map_err(|e| unwrap_io(e.into_error(), "write", &path))?;
-                writer.finish_blob_at(&file, &path)?;
-                let named = writer.blob_path(&digest);
-                if path != named {
-                    writer.name_blob(&path, &digest)?;
-                }
-                to_sync
-                    .send((file, named))
-                    .map_err(|_| Error::Internal("the fsync thread stopped".into()))
+                files.finish(
+                    sink,
+                    Box::new(move |file, path| {
+                        writer.finish_blob_at(file, path)?;
+                        let named = writer.blob_path(&digest);
+                        if path != named {
+                            writer.name_blob(path, &digest)?;
+                        }
+                        Ok(named)
+                    }),
+                )
             },
-        );
-        drop(to_sync);
-        let flushed = syncer
-            .join()
-            .unwrap_or_else(|_| Err(Error::Internal("the fsync thread panicked".into())));
-        streamed.and(flushed)
+        )
     })?;
     Ok(sha256s)
 }

@@ -567,7 +567,8 @@ pub(crate) fn extract(
                 Box::new(move |file, path| {
                     file.set_permissions(fs::Permissions::from_mode(mode.bits()))
                         .ctx("set mode of", path)?;
-                    file.set_modified(mtime).ctx("set mtime of", path)
+                    file.set_modified(mtime).ctx("set mtime of", path)?;
+                    Ok(path.to_path_buf())
                 }),
             )
         };

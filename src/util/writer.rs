@@ -82,8 +82,9 @@ impl Chunk {
 }
 
 /// What to do with a file once all its bytes are written, before it is fsynced (on the writer
-/// thread: set its mode and mtime, say).
-pub type FinishFile<'a> = Box<dyn FnOnce(&File, &Path) -> Result<()> + Send + 'a>;
+/// thread: set its mode and mtime, say, or rename it); returns the path the file now has, which
+/// an fsync error names.
+pub type FinishFile<'a> = Box<dyn FnOnce(&File, &Path) -> Result<PathBuf> + Send + 'a>;
 
 enum Job<'a> {
     Open(File, PathBuf, u64),
@@ -291,7 +292,7 @@ fn write_jobs(
                 let Open { file, path, .. } = current
                     .take()
                     .ok_or_else(|| Error::Internal("a close for no open file".into()))?;
-                finish(&file, &path)?;
+                let path = finish(&file, &path)?;
                 synced
                     .send((file, path))
                     .map_err(|_| Error::Internal("the fsync thread stopped".into()))?;
@@ -324,7 +325,7 @@ mod tests {
                     sink,
                     Box::new(move |_, p| {
                         finished.lock().unwrap().push(p.to_path_buf());
-                        Ok(())
+                        Ok(p.to_path_buf())
                     }),
                 )?;
             }
@@ -353,7 +354,7 @@ mod tests {
                     return Err(unwrap_io(e, "write", &path));
                 }
             }
-            w.finish(sink, Box::new(|_, _| Ok(())))
+            w.finish(sink, Box::new(|_, p| Ok(p.to_path_buf())))
         })
         .unwrap_err();
         let text = err.to_string();
