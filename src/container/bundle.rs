@@ -4,6 +4,7 @@ use super::payload::{FrameSource, open_frame, read_frames};
 use super::{SignedManifest, read_region, refuse_stdin};
 use crate::error::{Check, Error, IoContext, Result};
 use crate::format::{FOOTER_LEN, Footer};
+use crate::util::pipeline::BufferPool;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -212,13 +213,21 @@ pub fn default_output_name(name: &str, version: &str) -> String {
 pub struct BundleFrames<'a>(pub &'a OpenedBundle);
 
 impl FrameSource for BundleFrames<'_> {
-    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
+    fn read(&self, pool: &BufferPool, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
         let b = self.0;
         let frames = &b.signed.manifest.frames;
-        read_frames(&b.signed.path, &b.file, 0, frames, 0..frames.len(), emit)
+        read_frames(
+            &b.signed.path,
+            &b.file,
+            0,
+            frames,
+            0..frames.len(),
+            pool,
+            emit,
+        )
     }
 
-    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+    fn open(&self, index: usize, bytes: &[u8], into: Vec<u8>) -> Result<Vec<u8>> {
         let b = self.0;
         open_frame(
             &b.signed.path,
@@ -226,6 +235,7 @@ impl FrameSource for BundleFrames<'_> {
             index,
             &b.signed.manifest.frames[index],
             bytes,
+            into,
         )
     }
 }

@@ -13,6 +13,7 @@ use crate::format::digest::{Digest, hex};
 use crate::format::footer::{FooterReader, FooterWriter, check_manifest_len, skippable_header};
 use crate::format::manifest::{FrameRecord, Manifest};
 use crate::util::output::AtomicOutput;
+use crate::util::pipeline::BufferPool;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -352,6 +353,7 @@ fn read_planned(
     delta: &OpenedDelta,
     base: &OpenedBundle,
     plan: &[Source],
+    pool: &BufferPool,
     emit: &mut dyn FnMut(usize, Vec<u8>) -> bool,
 ) -> Result<()> {
     let mut dfile = delta.file.try_clone().ctx("open", &delta.signed.path)?;
@@ -363,12 +365,12 @@ fn read_planned(
     for (k, source) in plan.iter().enumerate() {
         let (path, _, index, record) = planned(delta, base, source);
         let bytes = if matches!(source, Source::Delta(_)) {
-            read_frame(path, &mut dreader, index, record)?
+            read_frame(path, &mut dreader, index, record, pool.take())?
         } else {
             breader
                 .seek(SeekFrom::Start(record.offset))
                 .ctx("seek in", path)?;
-            read_frame(path, &mut breader, index, record)?
+            read_frame(path, &mut breader, index, record, pool.take())?
         };
         if !emit(k, bytes) {
             break;
@@ -399,9 +401,11 @@ impl<'a> DeltaFrames<'a> {
     pub fn check_unused_base_frames(&self) -> Result<usize> {
         let unused = &self.plan[self.delta.signed.manifest.frames.len()..];
         let mut checked = Ok(());
-        read_planned(self.delta, self.base, unused, &mut |k, bytes| {
+        let pool = BufferPool::new(1);
+        read_planned(self.delta, self.base, unused, &pool, &mut |k, bytes| {
             let (path, place, at, record) = planned(self.delta, self.base, &unused[k]);
             checked = verify_frame_digest(path, place, at, record, &bytes);
+            pool.give(bytes);
             checked.is_ok()
         })?;
         checked.map(|()| unused.len())
@@ -409,12 +413,12 @@ impl<'a> DeltaFrames<'a> {
 }
 
 impl FrameSource for DeltaFrames<'_> {
-    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
+    fn read(&self, pool: &BufferPool, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
         let new_frames = self.delta.signed.manifest.frames.len();
-        read_planned(self.delta, self.base, &self.plan[..new_frames], emit)
+        read_planned(self.delta, self.base, &self.plan[..new_frames], pool, emit)
     }
 
-    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+    fn open(&self, index: usize, bytes: &[u8], into: Vec<u8>) -> Result<Vec<u8>> {
         // A base frame matches the new frame by sha256; its record in the (signed) base manifest
         // must also give the new manifest's length.
         let (path, place, at, record) = planned(self.delta, self.base, &self.plan[index]);
@@ -429,7 +433,7 @@ impl FrameSource for DeltaFrames<'_> {
                 ),
             ));
         }
-        open_frame(path, place, at, record, bytes)
+        open_frame(path, place, at, record, bytes, into)
     }
 }
 
@@ -455,10 +459,15 @@ pub fn rebuild(
         })
         .collect();
     let from_base = m.frames.len() - delta.carried.len();
+    let pool = BufferPool::new(2 * threads + 3);
     crate::util::pipeline::run(
         threads,
         threads + 2,
-        |emitter| read_planned(delta, base, &plan, &mut |k, bytes| emitter.emit((k, bytes))),
+        |emitter| {
+            read_planned(delta, base, &plan, &pool, &mut |k, bytes| {
+                emitter.emit((k, bytes))
+            })
+        },
         |(k, bytes): (usize, Vec<u8>)| {
             let (path, place, at, record) = planned(delta, base, &plan[k]);
             verify_frame_digest(path, place, at, record, &bytes)?;
@@ -472,6 +481,7 @@ pub fn rebuild(
                     writer.write_all(&bytes).ctx("write", out_path)?;
                     written += 1;
                 }
+                pool.give(bytes);
             }
             if written != m.frames.len() {
                 return Err(Error::Internal(format!(

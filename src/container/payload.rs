@@ -4,10 +4,10 @@
 //! header compared with the canonical one, every file's size and sha256 checked as it is written.
 use crate::error::{Check, Error, IoContext, Result};
 use crate::format::digest::HashingWriter;
-use crate::format::frame::{decompress_frame, max_compressed_frame};
+use crate::format::frame::{decompress_frame_into, max_compressed_frame};
 use crate::format::manifest::{FileEntry, FrameRecord};
 use crate::format::{self, BLOCK};
-use crate::util::pipeline;
+use crate::util::pipeline::{self, BufferPool};
 use crate::util::progress::Progress;
 
 use std::fs::File;
@@ -79,10 +79,11 @@ pub(crate) fn open_frame(
     index: usize,
     record: &FrameRecord,
     bytes: &[u8],
+    into: Vec<u8>,
 ) -> Result<Vec<u8>> {
     verify_frame_digest(file, place, index, record, bytes)?;
     let reject = |text: String| Error::rejected(file, Check::FrameDigest, prefixed(place, text));
-    let out = decompress_frame(bytes, format::FRAME_SIZE)
+    let out = decompress_frame_into(bytes, format::FRAME_SIZE, into)
         .map_err(|e| reject(format!("payload frame {index}: {e}")))?;
     if out.len() as u64 != record.uncompressed_size {
         return Err(reject(format!(
@@ -94,15 +95,18 @@ pub(crate) fn open_frame(
     Ok(out)
 }
 
-/// Reads the next payload frame (`index`, described by `record`) from `reader`, refusing a frame
-/// larger than a frame can legitimately be before allocating for it.
+/// Reads the next payload frame (`index`, described by `record`) from `reader` into `bytes` (a
+/// pooled buffer; its old contents are overwritten), refusing a frame larger than a frame can
+/// legitimately be before allocating for it.
 pub(crate) fn read_frame(
     file: &Path,
     reader: &mut impl Read,
     index: usize,
     record: &FrameRecord,
+    mut bytes: Vec<u8>,
 ) -> Result<Vec<u8>> {
-    let mut bytes = vec![0u8; frame_len(file, index, record)?];
+    // Only growth is zero-filled; every byte is then overwritten by the read.
+    bytes.resize(frame_len(file, index, record)?, 0);
     reader.read_exact(&mut bytes).ctx("read", file)?;
     Ok(bytes)
 }
@@ -132,6 +136,7 @@ pub(crate) fn read_frames(
     offset: u64,
     frames: &[FrameRecord],
     indices: impl IntoIterator<Item = usize>,
+    pool: &BufferPool,
     emit: &mut dyn FnMut(usize, Vec<u8>) -> bool,
 ) -> Result<()> {
     use std::io::{Seek, SeekFrom};
@@ -139,7 +144,8 @@ pub(crate) fn read_frames(
     handle.seek(SeekFrom::Start(offset)).ctx("seek in", path)?;
     let mut reader = io::BufReader::with_capacity(1 << 20, handle);
     for index in indices {
-        if !emit(index, read_frame(path, &mut reader, index, &frames[index])?) {
+        let bytes = read_frame(path, &mut reader, index, &frames[index], pool.take())?;
+        if !emit(index, bytes) {
             break;
         }
     }
@@ -149,11 +155,12 @@ pub(crate) fn read_frames(
 /// Where a bundle's payload frames are read from, in manifest order, and who is named when one
 /// is bad: the bundle file itself, a set of volumes, or a delta and its base.
 pub trait FrameSource: Sync {
-    /// Reads every payload frame in manifest order, handing each (index, compressed bytes) to
-    /// `emit`; stops early when `emit` returns false.
-    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()>;
-    /// Checks frame `index`'s sha256 against the signed manifest, then decompresses it.
-    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>>;
+    /// Reads every payload frame in manifest order into buffers from `pool`, handing each
+    /// (index, compressed bytes) to `emit`; stops early when `emit` returns false.
+    fn read(&self, pool: &BufferPool, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()>;
+    /// Checks frame `index`'s sha256 against the signed manifest, then decompresses it into
+    /// `into` (a pooled buffer whose capacity is reused).
+    fn open(&self, index: usize, bytes: &[u8], into: Vec<u8>) -> Result<Vec<u8>>;
 }
 
 /// Checks the payload frames `indices` of `frames`, stored back to back in that order from the
@@ -195,7 +202,7 @@ pub(crate) fn check_frames(
         if deep {
             buf.resize(len, 0);
             file.read_exact_at(buf, offset).ctx("read", path)?;
-            open_frame(path, place, index, record, buf)?;
+            open_frame(path, place, index, record, buf, Vec::new())?;
         } else {
             buf.resize(crate::util::fs::CHUNK.min(len), 0);
             let mut hasher = record.digest.alg().hasher();
@@ -228,20 +235,29 @@ pub(crate) fn stream_payload<W: Write>(
     end: impl FnMut(&FileEntry, W) -> Result<()>,
 ) -> Result<()> {
     let progress = Progress::start("payload", manifest.layout.payload_bytes);
+    // Every buffer in flight comes back: compressed ones once decompressed, decompressed ones
+    // once walked. The pools hold what is in flight plus one being filled on each thread.
+    let in_flight = threads + 2;
+    let compressed = BufferPool::new(in_flight + threads + 1);
+    let decompressed = BufferPool::new(in_flight + threads + 1);
     pipeline::run(
         threads,
-        threads + 2,
+        in_flight,
         |emitter| {
-            source.read(&mut |i, bytes| {
+            source.read(&compressed, &mut |i, bytes| {
                 progress.advance(bytes.len() as u64);
                 emitter.emit((i, bytes))
             })
         },
-        |(i, bytes): (usize, Vec<u8>)| source.open(i, &bytes),
+        |(i, bytes): (usize, Vec<u8>)| {
+            let opened = source.open(i, &bytes, decompressed.take());
+            compressed.give(bytes);
+            opened
+        },
         |ordered| {
             walk_payload(
                 bundle,
-                FrameChain::new(ordered),
+                FrameChain::new(ordered).recycling(&decompressed),
                 &manifest.files,
                 manifest.bundle.mtime,
                 begin,
@@ -379,24 +395,34 @@ fn copy_chunked(
 }
 
 /// A reader over decompressed frames delivered in order by the pipeline.
-pub struct FrameChain<I> {
+pub struct FrameChain<'p, I> {
     frames: I,
     current: Vec<u8>,
     pos: usize,
+    recycle: Option<&'p BufferPool>,
 }
 
-impl<I: Iterator<Item = Result<Vec<u8>>>> FrameChain<I> {
+impl<'p, I: Iterator<Item = Result<Vec<u8>>>> FrameChain<'p, I> {
     /// Reads the frames `frames` yields, one after the other.
     pub fn new(frames: I) -> Self {
         FrameChain {
             frames,
             current: Vec::new(),
             pos: 0,
+            recycle: None,
+        }
+    }
+
+    /// Hands each frame to `pool` once it has been read.
+    pub fn recycling(self, pool: &'p BufferPool) -> FrameChain<'p, I> {
+        FrameChain {
+            recycle: Some(pool),
+            ..self
         }
     }
 }
 
-impl<I: Iterator<Item = Result<Vec<u8>>>> Read for FrameChain<I> {
+impl<I: Iterator<Item = Result<Vec<u8>>>> Read for FrameChain<'_, I> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let available = self.fill_buf()?;
         let n = buf.len().min(available.len());
@@ -406,14 +432,17 @@ impl<I: Iterator<Item = Result<Vec<u8>>>> Read for FrameChain<I> {
     }
 }
 
-impl<I: Iterator<Item = Result<Vec<u8>>>> BufRead for FrameChain<I> {
+impl<I: Iterator<Item = Result<Vec<u8>>>> BufRead for FrameChain<'_, I> {
     /// The rest of the current frame (the next one once it is used up); empty at the end.
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.current.len() {
             match self.frames.next() {
                 None => break,
                 Some(Ok(frame)) => {
-                    self.current = frame;
+                    let used = std::mem::replace(&mut self.current, frame);
+                    if let Some(pool) = self.recycle {
+                        pool.give(used);
+                    }
                     self.pos = 0;
                 }
                 Some(Err(e)) => return Err(io::Error::other(e)),

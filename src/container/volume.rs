@@ -573,10 +573,11 @@ pub(crate) fn join_into(
 ) -> Result<u64> {
     let m = &volumes[0].signed.manifest;
     let source = VolumeFrames(volumes);
+    let pool = crate::util::pipeline::BufferPool::new(2 * threads + 3);
     crate::util::pipeline::run(
         threads,
         threads + 2,
-        |emitter| source.read(&mut |i, bytes| emitter.emit((i, bytes))),
+        |emitter| source.read(&pool, &mut |i, bytes| emitter.emit((i, bytes))),
         |(i, bytes): (usize, Vec<u8>)| {
             source.check(i, &bytes)?;
             Ok(bytes)
@@ -584,7 +585,9 @@ pub(crate) fn join_into(
         |ordered| {
             let mut n = 0usize;
             for r in ordered {
-                writer.write_all(&r?).ctx("write", out_path)?;
+                let bytes = r?;
+                writer.write_all(&bytes).ctx("write", out_path)?;
+                pool.give(bytes);
                 n += 1;
             }
             if n != m.frames.len() {
@@ -696,7 +699,11 @@ impl VolumeFrames<'_> {
 }
 
 impl FrameSource for VolumeFrames<'_> {
-    fn read(&self, emit: &mut dyn FnMut(usize, Vec<u8>) -> bool) -> Result<()> {
+    fn read(
+        &self,
+        pool: &crate::util::pipeline::BufferPool,
+        emit: &mut dyn FnMut(usize, Vec<u8>) -> bool,
+    ) -> Result<()> {
         let m = &self.0[0].signed.manifest;
         let mut go_on = true;
         for v in self.0 {
@@ -706,6 +713,7 @@ impl FrameSource for VolumeFrames<'_> {
                 0,
                 &m.frames,
                 v.footer.frames(),
+                pool,
                 &mut |i, bytes| {
                     go_on = emit(i, bytes);
                     go_on
@@ -718,7 +726,7 @@ impl FrameSource for VolumeFrames<'_> {
         Ok(())
     }
 
-    fn open(&self, index: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+    fn open(&self, index: usize, bytes: &[u8], into: Vec<u8>) -> Result<Vec<u8>> {
         let (v, place) = self.holder(index);
         open_frame(
             &v.signed.path,
@@ -726,6 +734,7 @@ impl FrameSource for VolumeFrames<'_> {
             index,
             &v.signed.manifest.frames[index],
             bytes,
+            into,
         )
     }
 }

@@ -144,6 +144,15 @@ fn check_frame_header(compressed: &[u8]) -> Result<(), String> {
 /// most `cap` bytes and a window of at most [`MAX_WINDOW`]. Memory use is bounded by the cap,
 /// whatever the frame claims.
 pub fn decompress_frame(compressed: &[u8], cap: u64) -> Result<Vec<u8>, String> {
+    decompress_frame_into(compressed, cap, Vec::new())
+}
+
+/// [`decompress_frame`] into `out`, whose capacity is reused (its contents are discarded).
+pub fn decompress_frame_into(
+    compressed: &[u8],
+    cap: u64,
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, String> {
     let frame_len = zstd::zstd_safe::find_frame_compressed_size(compressed).map_err(|code| {
         format!(
             "not a zstd frame ({})",
@@ -166,7 +175,8 @@ pub fn decompress_frame(compressed: &[u8], cap: u64) -> Result<Vec<u8>, String> 
             "the zstd frame declares {declared} bytes, over the cap of {cap}"
         ));
     }
-    let mut out = Vec::with_capacity(declared as usize);
+    out.clear();
+    out.reserve(declared as usize);
     let mut d = zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?;
     d.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(27))
         .map_err(|e| e.to_string())?;

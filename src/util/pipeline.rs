@@ -121,6 +121,34 @@ where
     })
 }
 
+/// Buffers handed back after use, so the frames in flight reuse the same memory instead of
+/// allocating (and page-faulting in) 16 MiB per frame. Without it glibc keeps freed 16 MiB
+/// blocks in per-thread arenas, and peak RSS was 1.5x what the frames in flight hold
+/// (docs/bench/README.md). At most `capacity` buffers are kept; more are freed.
+pub struct BufferPool {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+}
+
+impl BufferPool {
+    /// A pool keeping at most `capacity` buffers.
+    pub fn new(capacity: usize) -> BufferPool {
+        let (tx, rx) = bounded(capacity.max(1));
+        BufferPool { tx, rx }
+    }
+
+    /// A buffer from the pool (its old length and bytes kept: callers overwrite or clear it), or
+    /// a new empty one.
+    pub fn take(&self) -> Vec<u8> {
+        self.rx.try_recv().unwrap_or_default()
+    }
+
+    /// Hands `buf` back for reuse.
+    pub fn give(&self, buf: Vec<u8>) {
+        let _ = self.tx.try_send(buf);
+    }
+}
+
 /// Runs `work(k, state)` for every `k` in `0..count` on `threads` workers, each with its own
 /// `state` from `init` (a reusable buffer, say), taking the next `k` in increasing order: no
 /// producer thread and no hand-over, for work that reads its own input (a frame at a known
