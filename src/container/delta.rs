@@ -459,7 +459,7 @@ pub fn rebuild(
         })
         .collect();
     let from_base = m.frames.len() - delta.carried.len();
-    let pool = BufferPool::new(2 * threads + 3);
+    let pool = BufferPool::for_run(threads);
     crate::util::pipeline::run(
         threads,
         threads + 2,

@@ -172,7 +172,8 @@ pub trait FrameSource: Sync {
 /// [`CHUNK`](crate::util::fs::CHUNK) bytes at a time through one reused buffer per worker, so the
 /// bytes are hashed while they are still in the core's cache and nothing is allocated per frame;
 /// with `deep` the whole frame must be in memory (its digest is checked before zstd sees a byte),
-/// in one reused buffer per worker. Memory: `threads` buffers, whatever the bundle's size.
+/// in one reused buffer per worker, and so must its decompressed bytes, in another. Memory: at
+/// most two frame-sized buffers per worker, whatever the bundle's size.
 pub(crate) fn check_frames(
     path: &Path,
     file: &File,
@@ -196,13 +197,15 @@ pub(crate) fn check_frames(
         })?;
     }
     let progress = Progress::start("verify", end);
-    pipeline::for_each_index(threads, indices.len(), Vec::new, |k, buf: &mut Vec<u8>| {
+    // Per worker: the read buffer and, with `deep`, the decompression buffer, both reused.
+    let buffers = || (Vec::new(), Vec::new());
+    pipeline::for_each_index(threads, indices.len(), buffers, |k, (buf, out)| {
         let (index, record, offset) = (indices[k], &frames[indices[k]], offsets[k]);
         let len = frame_len(path, index, record)?;
         if deep {
             buf.resize(len, 0);
             file.read_exact_at(buf, offset).ctx("read", path)?;
-            open_frame(path, place, index, record, buf, Vec::new())?;
+            *out = open_frame(path, place, index, record, buf, std::mem::take(out))?;
         } else {
             buf.resize(crate::util::fs::CHUNK.min(len), 0);
             let mut hasher = record.digest.alg().hasher();
@@ -236,13 +239,12 @@ pub(crate) fn stream_payload<W: Write>(
 ) -> Result<()> {
     let progress = Progress::start("payload", manifest.layout.payload_bytes);
     // Every buffer in flight comes back: compressed ones once decompressed, decompressed ones
-    // once walked. The pools hold what is in flight plus one being filled on each thread.
-    let in_flight = threads + 2;
-    let compressed = BufferPool::new(in_flight + threads + 1);
-    let decompressed = BufferPool::new(in_flight + threads + 1);
+    // once walked.
+    let compressed = BufferPool::for_run(threads);
+    let decompressed = BufferPool::for_run(threads);
     pipeline::run(
         threads,
-        in_flight,
+        threads + 2,
         |emitter| {
             source.read(&compressed, &mut |i, bytes| {
                 progress.advance(bytes.len() as u64);

@@ -573,7 +573,7 @@ pub(crate) fn join_into(
 ) -> Result<u64> {
     let m = &volumes[0].signed.manifest;
     let source = VolumeFrames(volumes);
-    let pool = crate::util::pipeline::BufferPool::new(2 * threads + 3);
+    let pool = crate::util::pipeline::BufferPool::for_run(threads);
     crate::util::pipeline::run(
         threads,
         threads + 2,

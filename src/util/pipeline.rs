@@ -1,7 +1,9 @@
 //! Ordered parallel work with bounded memory: one producer thread emits items in order, `threads`
 //! workers transform them, and the caller consumes the results in the original order. At most
 //! `in_flight` items exist at once (emitted but not yet handed to the consumer), so memory stays
-//! bounded whatever the input size. Pack, verify and unpack all run on this one mechanism.
+//! bounded whatever the input size. Pack, unpack, export and `verify --deep` run on this one
+//! mechanism; `verify`'s frame checks, which read their own input, on [`for_each_index`]; the
+//! frames in flight are recycled through a [`BufferPool`].
 use crate::error::{Error, Result};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::collections::BTreeMap;
@@ -137,6 +139,12 @@ impl BufferPool {
         BufferPool { tx, rx }
     }
 
+    /// A pool for one kind of buffer of a [`run`] with `threads` workers and `threads + 2` items
+    /// in flight: room for those, plus one being filled on each worker and on the producer.
+    pub fn for_run(threads: usize) -> BufferPool {
+        BufferPool::new(2 * threads + 3)
+    }
+
     /// A buffer from the pool (its old length and bytes kept: callers overwrite or clear it), or
     /// a new empty one.
     pub fn take(&self) -> Vec<u8> {
@@ -206,6 +214,32 @@ pub fn default_threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_hands_back_what_it_was_given_and_keeps_at_most_its_capacity() {
+        let pool = BufferPool::new(2);
+        assert!(
+            pool.take().capacity() == 0,
+            "an empty pool makes a new buffer"
+        );
+        let mut given = Vec::with_capacity(4096);
+        given.extend_from_slice(b"old bytes");
+        let address = given.as_ptr();
+        pool.give(given);
+        let back = pool.take();
+        assert_eq!(back.as_ptr(), address, "the same allocation comes back");
+        assert_eq!(
+            back, b"old bytes",
+            "contents are left for the caller to overwrite"
+        );
+        for _ in 0..5 {
+            pool.give(vec![0u8; 10]);
+        }
+        let kept = std::iter::from_fn(|| Some(pool.take()))
+            .take_while(|b| b.capacity() != 0)
+            .count();
+        assert_eq!(kept, 2, "buffers beyond the capacity are freed, not kept");
+    }
 
     #[test]
     fn every_index_runs_once_on_many_threads() {

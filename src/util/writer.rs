@@ -2,15 +2,16 @@
 //! payload never waits in `write(2)`: on the machines airlock is measured on, copying the bytes
 //! into the page cache costs more than hashing them (docs/bench/README.md), and a single thread
 //! doing both left one core idle. One writer thread performs every file's writes in the order
-//! they were made, then hands the finished file to one fsync thread, so the disk flushes one
-//! file while the next is written.
+//! they were made, then hands the finished file to [`SYNC_THREADS`] fsync threads, so the disk
+//! flushes earlier files while the next is written.
 //!
 //! Files of at least [`DIRECT_MIN`] bytes are written with `O_DIRECT` from 4096-byte-aligned
 //! buffers: the bytes go from airlock's buffer to the device without being copied into the page
 //! cache, which on this class of machine costs more CPU than hashing them (measured in
 //! docs/bench/README.md: `dd oflag=direct` 0.8 s and 0.15 s of CPU for 1 GiB, buffered 1.4-2.7 s
 //! and 1-2 s). It is only a faster way to the same bytes: each file is still fsynced, and where
-//! the file system refuses `O_DIRECT` (tmpfs, some FUSE and network file systems) or a write is
+//! the file system refuses `O_DIRECT` (tmpfs before Linux 6.6, some FUSE and network file
+//! systems) or a write is
 //! not aligned (the last partial block of a file), the rest of that file is written through the
 //! page cache as before.
 //!
@@ -106,8 +107,13 @@ pub struct FileSink<'w, 'a> {
     path: PathBuf,
 }
 
+/// What the walker sees once the writer thread has stopped (its own error is returned instead).
+fn writer_stopped() -> Error {
+    Error::Internal("the writer thread stopped".into())
+}
+
 fn stopped() -> io::Error {
-    io::Error::other(Error::Internal("the writer thread stopped".into()))
+    io::Error::other(writer_stopped())
 }
 
 impl<'a> Writer<'a> {
@@ -116,7 +122,7 @@ impl<'a> Writer<'a> {
     pub fn start<'w>(&'w self, file: File, path: PathBuf, size: u64) -> Result<FileSink<'w, 'a>> {
         self.jobs
             .send(Job::Open(file, path.clone(), size))
-            .map_err(|_| Error::Internal("the writer thread stopped".into()))?;
+            .map_err(|_| writer_stopped())?;
         Ok(FileSink {
             writer: self,
             buf: None,
@@ -130,7 +136,7 @@ impl<'a> Writer<'a> {
         sink.ship().map_err(|e| unwrap_io(e, "write", &sink.path))?;
         self.jobs
             .send(Job::Close(finish))
-            .map_err(|_| Error::Internal("the writer thread stopped".into()))
+            .map_err(|_| writer_stopped())
     }
 
     fn buffer(&self) -> io::Result<Chunk> {
@@ -139,11 +145,6 @@ impl<'a> Writer<'a> {
 }
 
 impl FileSink<'_, '_> {
-    /// The path the file is being written at.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn ship(&mut self) -> io::Result<()> {
         match self.buf.take() {
             Some(full) if full.len > 0 => self
