@@ -55,25 +55,8 @@ cleanup() {
 trap cleanup EXIT
 
 log "generating a ${SIZE_GIB} GiB release in $WORK/release"
-python3 scripts/gen_release.py "$WORK/release" --size-gib "$SIZE_GIB" --small-files "$SMALL_FILES" --quiet
-cat >"$WORK/spec.toml" <<'EOF'
-[bundle]
-name = "bench"
-version = "1.0.0"
-sequence = 1
-target = "bench-site"
-expires = "2099-12-31T00:00:00Z"
-
-[[artifact]]
-kind = "model"
-name = "bench-model"
-path = "release/model"
-
-[[artifact]]
-kind = "data"
-name = "bench-evals"
-path = "release/eval-data"
-EOF
+python3 scripts/gen_release.py "$WORK/release" --size-gib "$SIZE_GIB" --small-files "$SMALL_FILES" --quiet \
+  --spec "$WORK/spec.toml"
 case $SUITE in
   classic)
     "$AIRLOCK" keygen --unencrypted --out "$WORK/release-key" -q

@@ -364,29 +364,12 @@ generate() { # DIR SIZE_GIB [SMALL_FILES]
   local dir=$1 size=$2 small=${3:-$SMALL_FILES}
   mkdir -p "$dir"
   log "generating a ${size} GiB release in $dir/release (seeded; ${SHARD_MIB} MiB shards, $small small files)"
-  python3 "$GEN" "$dir/release" --size-gib "$size" --shard-mib "$SHARD_MIB" --small-files "$small" >&2
-  cat >"$dir/spec.toml" <<'EOF'
-[bundle]
-name = "bench"
-version = "1.0.0"
-sequence = 1
-target = "bench-site"
-EOF
-  # SOURCE_DATE_EPOCH (2023) sets `created`; a default validity counted from it would have
-  # expired by now, so give the bench bundle an explicit far expiry when airlock supports one.
-  if [[ $SPEC_EXPIRES == 1 ]]; then echo 'expires = "2099-12-31T00:00:00Z"' >>"$dir/spec.toml"; fi
-  cat >>"$dir/spec.toml" <<'EOF'
-
-[[artifact]]
-kind = "model"
-name = "bench-model"
-path = "release/model"
-
-[[artifact]]
-kind = "data"
-name = "bench-evals"
-path = "release/eval-data"
-EOF
+  # The spec is gen_release.py's, shared with bench-oci.sh and profile.sh; `expires` only when
+  # this airlock build supports it.
+  local no_expires=()
+  if [[ $SPEC_EXPIRES == 0 ]]; then no_expires=(--spec-no-expires); fi
+  python3 "$GEN" "$dir/release" --size-gib "$size" --shard-mib "$SHARD_MIB" --small-files "$small" \
+    --spec "$dir/spec.toml" "${no_expires[@]}" >&2
 }
 
 warm_up() { # DIR: one untimed read of every source file so all runs are warm-cache

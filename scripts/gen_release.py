@@ -256,6 +256,27 @@ def write_json(path, obj, indent=2):
         f.write("\n")
 
 
+# The airlock spec the benchmarks pack the release with (scripts/bench.sh, bench-oci.sh,
+# profile.sh): one place, so the three measure the same bundle. Paths are relative to the spec's
+# directory, which must be the release directory's parent.
+BENCH_SPEC = """[bundle]
+name = "bench"
+version = "1.0.0"
+sequence = 1
+target = "bench-site"
+{expires}
+[[artifact]]
+kind = "model"
+name = "bench-model"
+path = "{release}/model"
+
+[[artifact]]
+kind = "data"
+name = "bench-evals"
+path = "{release}/eval-data"
+"""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="output directory (created; must be empty if it exists)")
@@ -267,7 +288,15 @@ def main():
     ap.add_argument("--seed", type=int, default=20240601, help="RNG seed (default 20240601)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel shard writers (default nproc)")
     ap.add_argument("--quiet", action="store_true", help="print nothing on success")
+    ap.add_argument("--spec", metavar="FILE",
+                    help="also write the benchmarks' airlock spec for the release to FILE, which must be "
+                         "in the output directory's parent (with `expires = 2099-12-31`: SOURCE_DATE_EPOCH "
+                         "sets `created` in 2023, so a default validity would have run out)")
+    ap.add_argument("--spec-no-expires", action="store_true",
+                    help="leave `expires` out of the spec (for an airlock build that has no such field)")
     args = ap.parse_args()
+    if args.spec and os.path.dirname(os.path.abspath(args.spec)) != os.path.dirname(os.path.abspath(args.out)):
+        ap.error("--spec must name a file beside the output directory")
 
     t0 = time.time()
     out = args.out
@@ -323,6 +352,11 @@ def main():
         if i % per_dir == 0:
             os.makedirs(d, exist_ok=True)
         write_json(os.path.join(d, f"case-{i:05d}.json"), small_case(rnd, i))
+
+    if args.spec:
+        expires = "" if args.spec_no_expires else 'expires = "2099-12-31T00:00:00Z"\n'
+        with open(args.spec, "w") as f:
+            f.write(BENCH_SPEC.format(expires=expires, release=os.path.basename(os.path.abspath(out))))
 
     if not args.quiet:
         print(f"gen_release: {ns} shard(s), {sum(shard_sizes) / MIB:.1f} MiB of safetensors "

@@ -134,27 +134,9 @@ REGEN="bash scripts/profile.sh"
 
 # ----------------------------------------------------------------------------- release, keys
 log "generating a $SIZE_GIB GiB release ($SMALL_FILES small files) in $WORK/release"
-python3 "$GEN" "$WORK/release" --size-gib "$SIZE_GIB" --shard-mib 512 --small-files "$SMALL_FILES" --quiet \
-  >"$LOGS/gen.log" 2>&1 || { cat "$LOGS/gen.log" >&2; die "scripts/gen_release.py failed"; }
 SPEC="$WORK/spec.toml"
-cat >"$SPEC" <<'EOF'
-[bundle]
-name = "bench"
-version = "1.0.0"
-sequence = 1
-target = "bench-site"
-expires = "2099-12-31T00:00:00Z"
-
-[[artifact]]
-kind = "model"
-name = "bench-model"
-path = "release/model"
-
-[[artifact]]
-kind = "data"
-name = "bench-evals"
-path = "release/eval-data"
-EOF
+python3 "$GEN" "$WORK/release" --size-gib "$SIZE_GIB" --shard-mib 512 --small-files "$SMALL_FILES" --quiet \
+  --spec "$SPEC" >"$LOGS/gen.log" 2>&1 || { cat "$LOGS/gen.log" >&2; die "scripts/gen_release.py failed"; }
 REL_BYTES=$(find "$WORK/release" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }')
 REL_FILES=$(find "$WORK/release" -type f | wc -l)
 REL_DESC=$(awk -v b="$REL_BYTES" -v f="$REL_FILES" -v g="$SIZE_GIB" -v s="$SMALL_FILES" \
